@@ -1,0 +1,103 @@
+"""Settings for aimesh, read once from the environment (prefix ``AIMESH_``).
+
+Every tunable lives here; modules receive a :class:`Settings` instance instead of
+reading the environment themselves.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ProviderName = Literal["anthropic", "openai", "google", "local"]
+
+REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+class Settings(BaseSettings):
+    """All aimesh settings.
+
+    Environment variables use the ``AIMESH_`` prefix (``AIMESH_HOME``, ``AIMESH_GGUF_PATH``...).
+    Provider keys also accept the providers' own variable names (``ANTHROPIC_API_KEY``,
+    ``OPENAI_API_KEY``, ``GOOGLE_API_KEY``/``GEMINI_API_KEY``).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="AIMESH_", extra="ignore")
+
+    # --- storage -----------------------------------------------------------------
+    home: Path = Field(
+        default=Path("~/.aimesh"),
+        description="Data directory for everything aimesh writes at run time.",
+    )
+    data_dir: Path = Field(
+        default=REPO_DATA_DIR, description="Directory holding the real datasets (read only)."
+    )
+
+    # --- ML ----------------------------------------------------------------------
+    seed: int = Field(default=42, description="Random seed for training and cross-validation.")
+    cv_folds: int = Field(default=5, ge=2, le=20, description="Cross-validation folds.")
+    price_change_limit: float = Field(
+        default=0.15, gt=0, le=0.5, description="Default bound of a price recommendation (+-)."
+    )
+
+    # --- LLM providers -----------------------------------------------------------
+    providers: list[ProviderName] = Field(
+        default=["anthropic", "openai", "google", "local"],
+        description="Provider chain order; remote providers are used only when their key is set.",
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AIMESH_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY"),
+    )
+    anthropic_model: str = "claude-sonnet-4-5"
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("AIMESH_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_model: str = "gpt-4.1-mini"
+    openai_base_url: str | None = Field(
+        default=None,
+        description="Any OpenAI-compatible endpoint (vLLM, Ollama); enables the openai "
+        "provider even without a key.",
+    )
+    google_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "AIMESH_GOOGLE_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY"
+        ),
+    )
+    google_model: str = "gemini-2.5-flash"
+    request_timeout: float = Field(default=60.0, gt=0, description="Seconds per remote call.")
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    max_output_tokens: int = Field(default=512, ge=16, le=8192)
+
+    # --- local model -------------------------------------------------------------
+    gguf_path: Path | None = Field(
+        default=None,
+        description="Any GGUF file; default: the packaged Qwen2.5-Coder-1.5B-Instruct Q4_K_M.",
+    )
+    local_n_ctx: int = Field(default=8192, ge=512, description="Local model context (tokens).")
+    local_threads: int | None = Field(default=None, ge=1, description="CPU threads; None=all.")
+
+    # --- coordinator -------------------------------------------------------------
+    max_question_chars: int = Field(default=2000, ge=10)
+    max_delegations: int = Field(
+        default=6, ge=1, description="Specialist calls allowed per question."
+    )
+    max_repeats: int = Field(
+        default=1, ge=1, description="Times the same delegation (agent + request) may run."
+    )
+
+    @property
+    def home_dir(self) -> Path:
+        """The data directory, expanded and created on first use."""
+        path = self.home.expanduser()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read from the environment on first call."""
+    return Settings()
