@@ -63,9 +63,7 @@ class Settings(BaseSettings):
     )
     google_api_key: SecretStr | None = Field(
         default=None,
-        validation_alias=AliasChoices(
-            "AIMESH_GOOGLE_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY"
-        ),
+        validation_alias=AliasChoices("AIMESH_GOOGLE_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY"),
     )
     google_model: str = "gemini-2.5-flash"
     request_timeout: float = Field(default=60.0, gt=0, description="Seconds per remote call.")

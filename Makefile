@@ -1,0 +1,40 @@
+# aimesh: `make demo` runs the main job offline, `make test` runs every check.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+QUESTION ?= Which of our clients are most likely to churn, and why?
+
+.PHONY: demo install test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/aimesh ask "$(QUESTION)"
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check aimesh tests bench
+	$(BIN)/ruff format --check aimesh tests bench
+	$(BIN)/mypy aimesh
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/ml_latency.py
+	$(BIN)/python bench/local_model.py
+	$(BIN)/python bench/ask_e2e.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,14 @@
+"""The billing analyst: clients billed out of line with their services (revenue leaks)."""
+
+from aimesh.agents.specialist import Specialist
+from aimesh.tools.billing import billing_anomalies
+
+BILLING_ANALYST = Specialist(
+    name="billing_analyst",
+    description=(
+        "Billing-anomaly analyst: clients billed out of line with the services they have, "
+        "their tenure or similar clients; possible revenue leaks and billing errors."
+    ),
+    tools=(billing_anomalies,),
+    prompt="billing_analyst",
+)

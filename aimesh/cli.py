@@ -1,0 +1,142 @@
+"""The ``aimesh`` command: ``ask``, ``train`` and ``eval``.
+
+Errors print one clear line (or one JSON object with ``--json``) and exit with the error's
+code; a traceback is shown only with ``AIMESH_DEBUG=1``.
+"""
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    help="aimesh: an AI agent mesh for Managed Service Providers.", no_args_is_help=True
+)
+err = Console(stderr=True)
+out = Console()
+
+
+def _emit_json(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload, default=str) + "\n")
+
+
+def _run(as_json: bool, job: Callable[[], Any]) -> Any:
+    """Run ``job``; turn every failure into a clear message and an exit code."""
+    from aimesh.errors import AimeshError
+
+    try:
+        return job()
+    except AimeshError as error:
+        code, kind, message = error.exit_code, type(error).__name__, str(error)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    except Exception as error:  # a bug: say so plainly, traceback on request
+        if os.environ.get("AIMESH_DEBUG"):
+            raise
+        code, kind, message = 1, "internal error", f"{type(error).__name__}: {error}"
+        message += " (set AIMESH_DEBUG=1 for the traceback)"
+    if as_json:
+        _emit_json({"error": {"type": kind, "message": message}})
+    else:
+        err.print(f"[red]error[/red] {kind}: {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+async def _ask(question: str, thread: str | None, as_json: bool) -> dict[str, Any]:
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    from aimesh.config import get_settings
+    from aimesh.console import RunProgress, print_answer
+    from aimesh.context import Context
+    from aimesh.graphs.coordinator import build_coordinator
+    from aimesh.graphs.run import ask, validate_question
+    from aimesh.llm.chain import ProviderChain
+
+    settings = get_settings()
+    validate_question(question, settings.max_question_chars)
+    db = settings.home_dir / "threads.sqlite"
+    async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
+        graph = build_coordinator(ProviderChain(), checkpointer=saver)
+        context = Context.from_settings(settings)
+        kwargs = {"context": context, "thread_id": thread, "max_chars": settings.max_question_chars}
+        if as_json:
+            result = await ask(graph, question, **kwargs)
+        else:
+            with RunProgress(err) as progress:
+                result = await ask(graph, question, on_event=progress.on_event, **kwargs)
+            print_answer(out, result)
+    return result.model_dump(mode="json")
+
+
+@app.command("ask")
+def ask_command(
+    question: Annotated[str, typer.Argument(help="Your question in plain language.")],
+    thread: Annotated[str | None, typer.Option(help="Continue this conversation thread.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Ask the agents a question about your clients."""
+    result = _run(as_json, lambda: asyncio.run(_ask(question, thread, as_json)))
+    if as_json:
+        _emit_json(result)
+
+
+@app.command("train")
+def train_command(
+    model: Annotated[str, typer.Argument(help="Model to train: churn.")],
+    data: Annotated[Path | None, typer.Option(help="CSV file; default: the portfolio.")] = None,
+    target: Annotated[str, typer.Option(help="Target column of the CSV.")] = "churn",
+    name: Annotated[str | None, typer.Option(help="Registry name; default from the file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Train a model on a CSV file, cross-validate it and store it in the registry."""
+    from aimesh.config import get_settings
+    from aimesh.console import metrics_table
+    from aimesh.errors import InvalidInputError
+    from aimesh.ml.service import MLService
+
+    def train() -> dict[str, Any]:
+        if model != "churn":
+            raise InvalidInputError("model", f"unknown model {model!r}", "churn")
+        settings = get_settings()
+        path = data or settings.data_dir / "telco_churn.csv"
+        with err.status(f"training {model} on {path} (5-fold cross-validation)..."):
+            card = MLService(settings).train_churn_csv(path, target, name)
+        return card.model_dump(mode="json")
+
+    card = _run(as_json, train)
+    summary = {k: card[k] for k in ("version", "data_sha256", "metrics")}
+    if as_json:
+        _emit_json({"model": card["name"], **summary})
+    else:
+        row = {"model": card["name"], "version": card["version"], "dataset": card["dataset"]}
+        out.print(metrics_table("trained (5-fold CV)", [{**row, "metrics": card["metrics"]}]))
+
+
+@app.command("eval")
+def eval_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Evaluate every model on its dataset and print the metrics table."""
+    from aimesh.config import get_settings
+    from aimesh.console import metrics_table
+    from aimesh.ml.service import evaluate
+
+    def run() -> list[dict[str, Any]]:
+        with err.status("evaluating models (trains any that are missing)..."):
+            return [row.model_dump(mode="json") for row in evaluate(get_settings())]
+
+    rows = _run(as_json, run)
+    if as_json:
+        _emit_json({"models": rows})
+    else:
+        out.print(metrics_table("aimesh models", rows))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,98 @@
+"""Terminal rendering for the CLI: live progress of a run, answers and metric tables."""
+
+import time
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from aimesh.graphs.events import Event
+from aimesh.graphs.run import AskResult
+
+
+class RunProgress:
+    """Live view of a run: agents and tools as they start and finish, elapsed time, draft.
+
+    Use as a context manager and pass :meth:`on_event` as the run's event sink.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.steps: list[str] = []
+        self.draft = ""
+        self.t0 = time.perf_counter()
+        self.live = Live(self._view(), console=console, refresh_per_second=8, transient=True)
+
+    def __enter__(self) -> "RunProgress":
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.__exit__(None, None, None)
+
+    def _stamp(self) -> str:
+        return f"[dim]{time.perf_counter() - self.t0:6.1f}s[/dim]"
+
+    def _view(self) -> Group:
+        elapsed = Text(f"working... {time.perf_counter() - self.t0:.1f}s", style="cyan")
+        parts: list[Any] = [*map(Text.from_markup, self.steps[-12:]), elapsed]
+        if self.draft:
+            parts.append(Panel(self.draft[-600:], title="draft", border_style="dim"))
+        return Group(*parts)
+
+    def on_event(self, event: Event) -> None:
+        """Record one event and refresh the view."""
+        status = event.data.get("status")
+        if event.event == "agent" and status == "started":
+            self.steps.append(
+                f"{self._stamp()} [bold]{event.agent}[/bold] <- {event.data['request']}"
+            )
+            self.draft = ""
+        elif event.event == "agent" and status in ("finished", "error"):
+            self.steps.append(
+                f"{self._stamp()} [bold]{event.agent}[/bold] {status} ({event.data['elapsed_s']}s)"
+            )
+        elif event.event == "tool" and status == "started":
+            args = ", ".join(f"{k}={v}" for k, v in event.data["args"].items())
+            self.steps.append(
+                f"{self._stamp()}   {event.agent}: [green]{event.tool}[/green]({args})"
+            )
+        elif event.event == "tool" and status == "error":
+            self.steps.append(
+                f"{self._stamp()}   [red]{event.tool} error[/red]: {event.data['result']}"
+            )
+        elif event.event == "model_fallback":
+            self.steps.append(f"{self._stamp()} [yellow]model fallback[/yellow]: {event.data}")
+        elif event.event == "token" and event.agent == "coordinator":
+            self.draft += event.data["text"]
+        self.live.update(self._view())
+
+
+def print_answer(console: Console, result: AskResult) -> None:
+    """Print the answer and a footer with agents, model, tokens, cost and thread id."""
+    console.print(Panel(Markdown(result.answer), title="answer", border_style="green"))
+    cost = "unknown" if result.cost_usd is None else f"${result.cost_usd:.4f}"
+    console.print(
+        f"[dim]agents: {', '.join(result.agents) or 'none'} | model: {result.model} | "
+        f"tokens: {result.tokens.input} in, {result.tokens.output} out | cost: {cost} | "
+        f'follow up with: aimesh ask --thread {result.thread_id} "..."[/dim]'
+    )
+
+
+def metrics_table(title: str, rows: list[dict[str, Any]]) -> Table:
+    """A table with one row per model: name, version, dataset and every metric (4 digits)."""
+    metric_names = list(dict.fromkeys(k for r in rows for k in r["metrics"]))
+    table = Table(title=title)
+    for column in ("model", "version", "dataset", *metric_names):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        values = [r["metrics"].get(m) for m in metric_names]
+        cells = [
+            "" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in values
+        ]
+        table.add_row(r["model"], r["version"], r["dataset"], *cells)
+    return table

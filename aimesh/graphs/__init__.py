@@ -1,0 +1,1 @@
+"""The coordinator graph: delegation to specialists, loop guards, grounded answers."""

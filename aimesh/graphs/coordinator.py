@@ -1,0 +1,127 @@
+"""The coordinator: a tool-calling agent whose tools are the specialists.
+
+Graph: ``coordinator`` (the LLM decides which specialists to ask, in parallel if several)
+-> ``delegate`` (runs them) -> ``coordinator`` ... until it answers; the answer must be
+grounded in the specialists' tool results.
+"""
+
+from collections.abc import Sequence
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.tools import BaseTool
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.prebuilt import ToolNode
+from langgraph.runtime import Runtime
+from langgraph.types import Checkpointer
+
+from aimesh.agents.registry import SPECIALISTS
+from aimesh.agents.specialist import Specialist
+from aimesh.context import Context
+from aimesh.errors import InvalidInputError
+from aimesh.graphs.delegation import delegation_tool
+from aimesh.graphs.grounding import ungrounded_numbers
+from aimesh.graphs.guards import check_delegations
+from aimesh.graphs.state import CoordinatorState, current_turn
+from aimesh.prompts import load_prompt
+
+
+def tool_sources(messages: list[AnyMessage]) -> list[str]:
+    """Texts an answer may cite: the questions and every successful ML tool result."""
+    sources = [m.text for m in messages if isinstance(m, HumanMessage)]
+    for m in messages:
+        if isinstance(m, ToolMessage) and isinstance(m.artifact, dict):
+            sources += [
+                c["content"] for c in m.artifact.get("tool_calls", []) if c["status"] == "success"
+            ]
+    return sources
+
+
+def findings(messages: list[AnyMessage]) -> str:
+    """The current question's tool results as plain text: the answer of last resort."""
+    results = tool_sources(current_turn(messages))
+    return "\n\n".join(results) if results else "The specialists returned no figures."
+
+
+class Coordinator:
+    """The ``coordinator`` node: decide delegations, or answer from their results.
+
+    Args:
+        model: Chat model (normally the provider chain).
+        tools: The delegation tools.
+    """
+
+    def __init__(self, model: BaseChatModel, tools: Sequence[BaseTool]) -> None:
+        self.model = model
+        self.tools = list(tools)
+
+    async def __call__(self, state: CoordinatorState, runtime: Runtime[Context]) -> dict:
+        """Run one coordinator step; return the new message for the thread."""
+        messages = state["messages"]
+        prompt = [SystemMessage(load_prompt("coordinator")), *messages]
+        must_delegate = isinstance(messages[-1], HumanMessage)
+        choice = "any" if must_delegate else None
+        reply = await self.model.bind_tools(self.tools, tool_choice=choice).ainvoke(prompt)
+        if reply.tool_calls:
+            check_delegations(messages, reply, runtime.context)
+            return {"messages": [reply]}
+        return {"messages": [await self.grounded(prompt, reply)]}
+
+    async def grounded(self, prompt: list[AnyMessage], reply: AIMessage) -> AIMessage:
+        """Return ``reply`` if every number in it is grounded; else ask once for a rewrite.
+
+        If the rewrite still cites numbers found in no tool result, the answer is the
+        current question's tool results themselves, so no invented figure reaches the user.
+        """
+        sources = tool_sources(prompt)
+        bad = ungrounded_numbers(reply.text, sources)
+        if not bad:
+            return reply
+        feedback = HumanMessage(
+            f"Your answer cites numbers found in no tool result: {', '.join(bad)}. Rewrite it "
+            "citing only figures exactly as they appear in the specialists' results."
+        )
+        retry = await self.model.ainvoke([*prompt, reply, feedback])
+        if not ungrounded_numbers(retry.text, sources):
+            return retry
+        note = "I could not phrase an answer using only the models' figures; here they are:"
+        return AIMessage(f"{note}\n\n{findings(prompt)}", response_metadata=retry.response_metadata)
+
+
+def route(state: CoordinatorState) -> str:
+    """Go to ``delegate`` when the coordinator asked specialists, else finish."""
+    last = state["messages"][-1]
+    return "delegate" if isinstance(last, AIMessage) and last.tool_calls else END
+
+
+def delegation_error(error: Exception) -> str:
+    """Bad delegation arguments from the model become an error the model can fix."""
+    if isinstance(error, InvalidInputError):
+        return f"Error: {error}. Fix the request and retry."
+    raise error
+
+
+def build_coordinator(
+    model: BaseChatModel,
+    checkpointer: Checkpointer = None,
+    specialists: Sequence[Specialist] = SPECIALISTS,
+) -> CompiledStateGraph:
+    """Compile the coordinator graph.
+
+    Args:
+        model: Chat model for the coordinator and every specialist.
+        checkpointer: Saver for conversation threads (``thread_id``); None = in-memory run.
+        specialists: The specialists to delegate to.
+
+    Returns:
+        The compiled graph, named ``coordinator``; its context schema is :class:`Context`.
+    """
+    tools = [delegation_tool(s, s.build(model)) for s in specialists]
+    builder = StateGraph(CoordinatorState, context_schema=Context)
+    builder.add_node("coordinator", Coordinator(model, tools))
+    builder.add_node("delegate", ToolNode(tools, handle_tool_errors=delegation_error))
+    builder.add_edge(START, "coordinator")
+    builder.add_conditional_edges("coordinator", route, ["delegate", END])
+    builder.add_edge("delegate", "coordinator")
+    return builder.compile(checkpointer=checkpointer, name="coordinator")

@@ -1,0 +1,84 @@
+"""Specialists as tools of the coordinator ("agents as tools")."""
+
+from typing import Annotated
+
+from langchain.tools import ToolRuntime
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.tools import BaseTool, StructuredTool
+from langgraph.graph.state import CompiledStateGraph
+from pydantic import BaseModel, ConfigDict, Field
+
+from aimesh.agents.specialist import Specialist, SpecialistReport
+from aimesh.context import Context
+from aimesh.graphs.events import DELEGATE_KEY
+from aimesh.graphs.state import current_turn
+
+
+class DelegationArgs(BaseModel):
+    """Arguments of a delegation: one self-contained request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request: Annotated[
+        str,
+        Field(
+            min_length=3,
+            max_length=1000,
+            description="Self-contained request for the specialist, with any client ids.",
+        ),
+    ]
+
+
+def _report_of(message: ToolMessage) -> str | None:
+    """The specialist whose report ``message`` carries, if it carries one."""
+    return message.artifact.get("agent") if isinstance(message.artifact, dict) else None
+
+
+def earlier_work(messages: list, agent: str) -> str:
+    """What was asked before in the thread and what this specialist did for it.
+
+    Args:
+        messages: The coordinator thread's messages, the current question last.
+        agent: Specialist name.
+
+    Returns:
+        Lines naming earlier questions and the specialist's tool calls, or "" on a new thread.
+    """
+    lines = []
+    for m in messages[: -1 - len(current_turn(messages))]:
+        if isinstance(m, HumanMessage):
+            lines.append(f"- the user asked: {m.text}")
+        elif isinstance(m, ToolMessage) and _report_of(m) == agent:
+            lines.extend(
+                f"- you called {c['tool']} with {c['args']}" for c in m.artifact["tool_calls"]
+            )
+    return "Earlier in this conversation:\n" + "\n".join(lines) if lines else ""
+
+
+def delegation_tool(specialist: Specialist, agent: CompiledStateGraph) -> BaseTool:
+    """Wrap a compiled specialist as the coordinator tool ``ask_<name>``.
+
+    The tool returns the specialist's report: text for the model, the structured
+    :class:`SpecialistReport` as the ToolMessage artifact.
+    """
+
+    async def ask(request: str, runtime: ToolRuntime[Context]) -> tuple[str, dict]:
+        history = earlier_work(runtime.state["messages"], specialist.name)
+        prompt = f"{history}\n\nRequest: {request}" if history else request
+        out = await agent.ainvoke({"messages": [HumanMessage(prompt)]}, context=runtime.context)
+        report = SpecialistReport.from_messages(specialist.name, request, out["messages"])
+        return report.render(), report.model_dump(mode="json")
+
+    return StructuredTool.from_function(
+        coroutine=ask,
+        name=f"ask_{specialist.name}",
+        description=specialist.description,
+        args_schema=DelegationArgs,
+        response_format="content_and_artifact",
+        metadata={DELEGATE_KEY: specialist.name},
+    )
+
+
+def delegations(message: AIMessage) -> list[tuple[str, str]]:
+    """(tool name, request) of each delegation in a coordinator message."""
+    return [(c["name"], str(c["args"].get("request", ""))) for c in message.tool_calls]

@@ -1,0 +1,147 @@
+"""Ask the coordinator one question in a thread and collect the answer with its evidence."""
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langgraph.graph.state import CompiledStateGraph
+from pydantic import BaseModel
+
+from aimesh.context import Context
+from aimesh.errors import AimeshError, InvalidInputError
+from aimesh.graphs.events import Event, EventRecorder
+from aimesh.graphs.state import current_turn
+from aimesh.llm.usage import UsageCallback
+
+
+class ToolCallSummary(BaseModel):
+    """A specialist's tool call as shown to users: who, which tool, arguments, result."""
+
+    agent: str
+    tool: str
+    args: dict[str, Any]
+    result: dict[str, Any] | str | None
+
+
+class TokenCount(BaseModel):
+    """Tokens of every model call of the run, as the providers reported them."""
+
+    input: int
+    output: int
+
+
+class AskResult(BaseModel):
+    """The answer to one question and the evidence behind it.
+
+    Attributes:
+        answer: The coordinator's final answer.
+        thread_id: Conversation thread; pass it again for follow-up questions.
+        agents: Specialists called for this question, in order.
+        tool_calls: Every ML tool call of those specialists with its structured result.
+        model: Model that wrote the final answer.
+        tokens: Input and output tokens of all model calls of the run.
+        cost_usd: Total cost in USD; None when a provider's price is unknown.
+    """
+
+    answer: str
+    thread_id: str
+    agents: list[str]
+    tool_calls: list[ToolCallSummary]
+    model: str | None
+    tokens: TokenCount
+    cost_usd: float | None
+
+
+def validate_question(question: str, max_chars: int) -> str:
+    """Return the stripped question.
+
+    Raises:
+        InvalidInputError: If it is empty or longer than ``max_chars`` characters.
+    """
+    text = question.strip()
+    if not text:
+        raise InvalidInputError("question", "is empty", "a question in plain language")
+    if len(text) > max_chars:
+        raise InvalidInputError(
+            "question", f"has {len(text)} characters", f"at most {max_chars} characters"
+        )
+    return text
+
+
+def _result(messages: list[AnyMessage], thread_id: str, usage: UsageCallback) -> AskResult:
+    turn = current_turn(messages)
+    reports = [
+        m.artifact for m in turn if isinstance(m, ToolMessage) and isinstance(m.artifact, dict)
+    ]
+    answer = messages[-1]
+    totals = usage.totals
+    return AskResult(
+        answer=answer.text,
+        thread_id=thread_id,
+        agents=list(dict.fromkeys(r["agent"] for r in reports)),
+        tool_calls=[
+            ToolCallSummary(
+                agent=c["agent"],
+                tool=c["tool"],
+                args=c["args"],
+                result=c["result"] if c["status"] == "success" else c["content"],
+            )
+            for r in reports
+            for c in r["tool_calls"]
+        ],
+        model=answer.response_metadata.get("model_name") if isinstance(answer, AIMessage) else None,
+        tokens=TokenCount(input=totals.input_tokens, output=totals.output_tokens),
+        cost_usd=None if totals.cost_usd is None else float(totals.cost_usd),
+    )
+
+
+async def ask(
+    graph: CompiledStateGraph,
+    question: str,
+    *,
+    context: Context,
+    thread_id: str | None = None,
+    max_chars: int = 2000,
+    on_event: Callable[[Event], None] = lambda event: None,
+) -> AskResult:
+    """Ask one question and return the grounded answer with its evidence.
+
+    Args:
+        graph: The compiled coordinator (with a checkpointer for follow-ups).
+        question: The question in plain language.
+        context: Services and limits for the run.
+        thread_id: Conversation to continue; a new one when None.
+        max_chars: Longest question accepted.
+        on_event: Receives every event of the run, in order.
+
+    Raises:
+        InvalidInputError: Empty or over-long question.
+        AimeshError: Any failure of the run (all providers failed, loop guard, ...),
+            after an ``error`` event.
+    """
+    text = validate_question(question, max_chars)
+    thread_id = thread_id or uuid.uuid4().hex
+    run_id = uuid.uuid4()
+    recorder = EventRecorder(str(run_id), on_event)
+    usage = UsageCallback()
+    config: dict[str, Any] = {
+        "configurable": {"thread_id": thread_id},
+        "callbacks": [recorder, usage],
+        "run_id": run_id,
+        "recursion_limit": 4 * context.max_delegations + 8,
+    }
+    recorder.emit("started", data={"question": text, "thread_id": thread_id})
+    try:
+        state = await graph.ainvoke({"messages": [HumanMessage(text)]}, config, context=context)
+    except AimeshError as error:
+        recorder.emit("error", data={"type": type(error).__name__, "message": str(error)})
+        raise
+    result = _result(state["messages"], thread_id, usage)
+    recorder.emit("result", model=result.model, data=result.model_dump(mode="json"))
+    recorder.emit(
+        "complete",
+        tokens=result.tokens.model_dump(),
+        cost_usd=None if usage.totals.cost_usd is None else str(usage.totals.cost_usd),
+    )
+    return result

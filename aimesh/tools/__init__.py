@@ -1,0 +1,1 @@
+"""LangChain tools wrapping the ML models: typed arguments in, typed results out."""

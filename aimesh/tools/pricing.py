@@ -1,0 +1,76 @@
+"""Pricing tool: the monthly price that maximises a client's expected revenue."""
+
+from typing import Annotated
+
+from langchain.tools import ToolRuntime
+from langchain_core.tools import tool
+from pydantic import BaseModel, Field
+
+from aimesh.context import Context
+from aimesh.ml.portfolio import lookup_client
+from aimesh.ml.pricing import PriceRecommendation, recommend_price
+from aimesh.tools.churn import ClientId
+from aimesh.tools.results import Provenance, pct, usd
+
+METHOD = "grid search of price x (1 - churn probability) with the churn model"
+
+
+class PriceAdvice(BaseModel):
+    """A price recommendation with its provenance."""
+
+    recommendation: PriceRecommendation
+    provenance: Provenance
+
+    def render(self) -> str:
+        """Text the model reads."""
+        r = self.recommendation
+        constraint = (
+            "churn risk may not rise"
+            if r.max_churn_increase == 0
+            else f"churn risk may rise at most {r.max_churn_increase * 100:.1f} points"
+            if r.max_churn_increase is not None
+            else "no churn-risk constraint"
+        )
+        return (
+            f"Price recommendation for {r.client_id} (searched +-{pct(r.max_change)}, "
+            f"{constraint}): current {usd(r.current_price)}/month, recommended "
+            f"{usd(r.recommended_price)}/month ({r.change_pct:+.1f}%). Churn probability "
+            f"{pct(r.churn_probability_now)} now, {pct(r.churn_probability_at_recommended)} at "
+            f"the recommended price ({r.churn_risk_change * 100:+.1f} points). Expected revenue "
+            f"{usd(r.expected_revenue_now)}/month now, {usd(r.expected_revenue_at_recommended)}"
+            f"/month at the recommended price ({usd(r.expected_revenue_change)}/month, "
+            f"{r.expected_revenue_change_pct:+.1f}%).\n{self.provenance.render()}"
+        )
+
+
+@tool("recommend_price", response_format="content_and_artifact")
+def recommend_price_tool(
+    runtime: ToolRuntime[Context],
+    client_id: ClientId,
+    max_change_pct: Annotated[
+        float, Field(gt=0, le=50, description="Largest price change to consider, in percent.")
+    ] = 15.0,
+    keep_churn_risk: Annotated[
+        bool,
+        Field(description="True when the client's churn risk must not rise (the default)."),
+    ] = True,
+) -> tuple[str, dict]:
+    """Recommend a monthly price change for one client.
+
+    Picks the price within +-max_change_pct that maximises expected revenue = price x
+    (1 - churn probability at that price) and reports the expected revenue change and the
+    churn-risk change.
+    """
+    ml = runtime.context.ml
+    cid = lookup_client(ml.portfolio(), client_id)
+    trained = ml.churn()
+    recommendation = recommend_price(
+        trained.model,
+        ml.portfolio().loc[[cid], trained.model.features],
+        max_change=max_change_pct / 100,
+        max_churn_increase=0.0 if keep_churn_risk else None,
+    )
+    result = PriceAdvice(
+        recommendation=recommendation, provenance=Provenance.of(trained.card, METHOD)
+    )
+    return result.render(), result.model_dump(mode="json")

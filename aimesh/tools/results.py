@@ -1,0 +1,51 @@
+"""What every tool result carries besides its numbers: where the numbers came from."""
+
+from pydantic import BaseModel, Field
+
+from aimesh.ml.registry import ModelCard
+
+
+class Provenance(BaseModel):
+    """The model and data behind a tool result.
+
+    Attributes:
+        model: Registry name of the model (``churn``, ``billing-anomaly``).
+        model_version: The model card's version.
+        dataset: File the model was trained on.
+        data_sha256: SHA-256 of that file.
+        method: One line on how the figures were computed.
+    """
+
+    model: str
+    model_version: str
+    dataset: str
+    data_sha256: str
+    method: str = Field(description="How the figures were computed.")
+
+    @classmethod
+    def of(cls, card: ModelCard, method: str) -> "Provenance":
+        """Provenance of a figure computed with the model described by ``card``."""
+        return cls(
+            model=card.name,
+            model_version=card.version,
+            dataset=card.dataset,
+            data_sha256=card.data_sha256,
+            method=method,
+        )
+
+    def render(self) -> str:
+        """One line naming model, version and data, for the LLM and the user."""
+        return (
+            f"Source: model {self.model_version} ({self.method}), "
+            f"trained on {self.dataset} (sha256 {self.data_sha256[:12]})."
+        )
+
+
+def pct(fraction: float) -> str:
+    """Format a fraction as a percentage with one decimal (0.8734 -> '87.3%')."""
+    return f"{fraction * 100:.1f}%"
+
+
+def usd(amount: float) -> str:
+    """Format an amount in USD with cents (95.1 -> '$95.10')."""
+    return f"${amount:,.2f}"

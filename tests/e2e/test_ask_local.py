@@ -1,0 +1,72 @@
+"""The main job end to end: the real local model, coordinator, specialists and ML models."""
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+from aimesh.context import Context
+from aimesh.graphs.coordinator import build_coordinator
+from aimesh.graphs.grounding import ungrounded_numbers
+from aimesh.graphs.run import AskResult, ask
+from aimesh.llm.chain import ProviderChain
+from aimesh.llm.gguf import packaged_gguf_path
+from aimesh.llm.providers import build_providers
+
+pytestmark = pytest.mark.e2e
+
+QUESTIONS = [
+    ("Which of our clients are most likely to churn, and why?", "churn_analyst"),
+    ("Are any clients billed out of line with the services they have?", "billing_analyst"),
+    (
+        "What price change would you recommend for client C01234 without raising its churn risk?",
+        "pricing_analyst",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def graph(settings, default_home):
+    local = settings.model_copy(update={"gguf_path": packaged_gguf_path(default_home)})
+    chain = ProviderChain(providers=build_providers(local))
+    return build_coordinator(chain, checkpointer=InMemorySaver())
+
+
+def assert_grounded(result: AskResult, question: str) -> None:
+    assert result.tool_calls, "no tool was called"
+    texts = [c.result for c in result.tool_calls]
+    assert all(isinstance(t, dict) for t in texts), f"a tool call failed: {texts}"
+    sources = [question, *(_flatten(t) for t in texts)]
+    assert ungrounded_numbers(result.answer, sources) == [], result.answer
+
+
+def _flatten(value: object) -> str:
+    """All leaf values of a structured result, space separated."""
+    if isinstance(value, dict):
+        return " ".join(_flatten(v) for v in value.values())
+    if isinstance(value, list):
+        return " ".join(_flatten(v) for v in value)
+    return str(value)
+
+
+@pytest.mark.parametrize(("question", "specialist"), QUESTIONS)
+async def test_question_goes_to_the_right_specialist_and_the_answer_cites_only_tool_figures(
+    graph, ml, question, specialist
+):
+    result = await ask(graph, question, context=Context(ml=ml), thread_id=f"e2e-{specialist}")
+    assert specialist in result.agents
+    assert_grounded(result, question)
+    assert result.cost_usd == 0.0
+    assert result.tokens.input > 0 and result.tokens.output > 0
+
+
+async def test_follow_up_in_a_thread_lists_the_next_clients(graph, ml):
+    first = await ask(graph, QUESTIONS[0][0], context=Context(ml=ml), thread_id="e2e-follow")
+    follow = await ask(
+        graph,
+        "And what about the five after those?",
+        context=Context(ml=ml),
+        thread_id="e2e-follow",
+    )
+    assert follow.agents == ["churn_analyst"]
+    shown = {c["client_id"] for t in first.tool_calls for c in t.result["clients"]}
+    listed = {c["client_id"] for t in follow.tool_calls for c in t.result["clients"]}
+    assert listed and not listed & shown, (shown, listed)
