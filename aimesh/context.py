@@ -18,13 +18,11 @@ class Context:
         ml: The ML service (portfolio, trained models), loaded lazily.
         max_delegations: Specialist calls allowed per question.
         max_repeats: Times one identical delegation (agent + request) may run per question.
-        price_change_limit: Default bound of a price recommendation (fraction, 0.15 = +-15%).
     """
 
     ml: MLService = field(default_factory=lambda: MLService(get_settings()))
     max_delegations: int = 6
     max_repeats: int = 1
-    price_change_limit: float = 0.15
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Context":
@@ -33,5 +31,4 @@ class Context:
             ml=MLService(settings),
             max_delegations=settings.max_delegations,
             max_repeats=settings.max_repeats,
-            price_change_limit=settings.price_change_limit,
         )

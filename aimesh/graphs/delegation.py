@@ -6,7 +6,7 @@ from langchain.tools import ToolRuntime
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.graph.state import CompiledStateGraph
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from aimesh.agents.specialist import Specialist, SpecialistReport
 from aimesh.context import Context
@@ -14,19 +14,14 @@ from aimesh.graphs.events import DELEGATE_KEY
 from aimesh.graphs.state import current_turn
 
 
-class DelegationArgs(BaseModel):
-    """Arguments of a delegation: one self-contained request."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    request: Annotated[
-        str,
-        Field(
-            min_length=3,
-            max_length=1000,
-            description="Self-contained request for the specialist, with any client ids.",
-        ),
-    ]
+Request = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=1000,
+        description="Self-contained request for the specialist, with any client ids.",
+    ),
+]
 
 
 def _report_of(message: ToolMessage) -> str | None:
@@ -62,7 +57,7 @@ def delegation_tool(specialist: Specialist, agent: CompiledStateGraph) -> BaseTo
     :class:`SpecialistReport` as the ToolMessage artifact.
     """
 
-    async def ask(request: str, runtime: ToolRuntime[Context]) -> tuple[str, dict]:
+    async def ask(request: Request, runtime: ToolRuntime[Context]) -> tuple[str, dict]:
         history = earlier_work(runtime.state["messages"], specialist.name)
         prompt = f"{history}\n\nRequest: {request}" if history else request
         out = await agent.ainvoke({"messages": [HumanMessage(prompt)]}, context=runtime.context)
@@ -73,7 +68,6 @@ def delegation_tool(specialist: Specialist, agent: CompiledStateGraph) -> BaseTo
         coroutine=ask,
         name=f"ask_{specialist.name}",
         description=specialist.description,
-        args_schema=DelegationArgs,
         response_format="content_and_artifact",
         metadata={DELEGATE_KEY: specialist.name},
     )

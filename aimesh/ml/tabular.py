@@ -139,7 +139,8 @@ def prepare_tabular(frame: pd.DataFrame, target: str) -> PreparedTable:
     labelled = labels.notna()
     _check_class_counts(labels[labelled], column)
     features, dropped = _typed_features(frame.loc[labelled].drop(columns=column))
-    numeric = [name for name in features if pd.api.types.is_float_dtype(features[name])]
+    names = [str(name) for name in features.columns]
+    numeric = [name for name in names if pd.api.types.is_float_dtype(features[name])]
     return PreparedTable(
         X=features,
         y=labels[labelled].to_numpy(dtype=int),
@@ -147,7 +148,7 @@ def prepare_tabular(frame: pd.DataFrame, target: str) -> PreparedTable:
         positive_label=positive,
         negative_label=negative,
         numeric=numeric,
-        categorical=[name for name in features if name not in numeric],
+        categorical=[name for name in names if name not in numeric],
         dropped=dropped,
         n_missing_target=int((~labelled).sum()),
     )

@@ -7,8 +7,7 @@ from langchain_core.tools import tool
 from pydantic import BaseModel, Field
 
 from aimesh.context import Context
-from aimesh.ml.portfolio import lookup_client
-from aimesh.ml.pricing import PriceRecommendation, recommend_price
+from aimesh.ml.pricing import PriceRecommendation
 from aimesh.tools.churn import ClientId
 from aimesh.tools.results import Provenance, pct, usd
 
@@ -48,8 +47,13 @@ def recommend_price_tool(
     runtime: ToolRuntime[Context],
     client_id: ClientId,
     max_change_pct: Annotated[
-        float, Field(gt=0, le=50, description="Largest price change to consider, in percent.")
-    ] = 15.0,
+        float | None,
+        Field(
+            gt=0,
+            le=50,
+            description="Largest price change to consider, in percent; omit for the default (15).",
+        ),
+    ] = None,
     keep_churn_risk: Annotated[
         bool,
         Field(description="True when the client's churn risk must not rise (the default)."),
@@ -62,15 +66,12 @@ def recommend_price_tool(
     churn-risk change.
     """
     ml = runtime.context.ml
-    cid = lookup_client(ml.portfolio(), client_id)
-    trained = ml.churn()
-    recommendation = recommend_price(
-        trained.model,
-        ml.portfolio().loc[[cid], trained.model.features],
-        max_change=max_change_pct / 100,
+    recommendation = ml.recommend_price(
+        client_id,
+        max_change=None if max_change_pct is None else max_change_pct / 100,
         max_churn_increase=0.0 if keep_churn_risk else None,
     )
     result = PriceAdvice(
-        recommendation=recommendation, provenance=Provenance.of(trained.card, METHOD)
+        recommendation=recommendation, provenance=Provenance.of(ml.churn().card, METHOD)
     )
     return result.render(), result.model_dump(mode="json")
