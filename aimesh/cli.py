@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -63,13 +64,19 @@ async def _ask(question: str, thread: str | None, as_json: bool) -> dict[str, An
     db = settings.home_dir / "threads.sqlite"
     async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
         graph = build_coordinator(ProviderChain(), checkpointer=saver)
-        context = Context.from_settings(settings)
-        kwargs = {"context": context, "thread_id": thread, "max_chars": settings.max_question_chars}
+        run = partial(
+            ask,
+            graph,
+            question,
+            context=Context.from_settings(settings),
+            thread_id=thread,
+            max_chars=settings.max_question_chars,
+        )
         if as_json:
-            result = await ask(graph, question, **kwargs)
+            result = await run()
         else:
             with RunProgress(err) as progress:
-                result = await ask(graph, question, on_event=progress.on_event, **kwargs)
+                result = await run(on_event=progress.on_event)
             print_answer(out, result)
     return result.model_dump(mode="json")
 

@@ -48,7 +48,7 @@ class Specialist:
     tools: tuple[BaseTool, ...]
     prompt: str
 
-    def build(self, model: BaseChatModel) -> CompiledStateGraph:
+    def build(self, model: BaseChatModel) -> CompiledStateGraph[Any, Any, Any, Any]:
         """Compile the agent: ``create_agent`` with this specialist's tools and prompt."""
         return create_agent(
             model,

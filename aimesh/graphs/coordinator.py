@@ -6,6 +6,7 @@ grounded in the specialists' tool results.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
@@ -29,7 +30,7 @@ from aimesh.prompts import load_prompt
 
 def tool_sources(messages: list[AnyMessage]) -> list[str]:
     """Texts an answer may cite: the questions and every successful ML tool result."""
-    sources = [m.text for m in messages if isinstance(m, HumanMessage)]
+    sources = [str(m.text) for m in messages if isinstance(m, HumanMessage)]
     for m in messages:
         if isinstance(m, ToolMessage) and isinstance(m.artifact, dict):
             sources += [
@@ -106,7 +107,7 @@ def build_coordinator(
     model: BaseChatModel,
     checkpointer: Checkpointer = None,
     specialists: Sequence[Specialist] = SPECIALISTS,
-) -> CompiledStateGraph:
+) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the coordinator graph.
 
     Args:

@@ -1,6 +1,6 @@
 """Specialists as tools of the coordinator ("agents as tools")."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from langchain.tools import ToolRuntime
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
@@ -12,7 +12,6 @@ from aimesh.agents.specialist import Specialist, SpecialistReport
 from aimesh.context import Context
 from aimesh.graphs.events import DELEGATE_KEY
 from aimesh.graphs.state import current_turn
-
 
 Request = Annotated[
     str,
@@ -50,7 +49,9 @@ def earlier_work(messages: list, agent: str) -> str:
     return "Earlier in this conversation:\n" + "\n".join(lines) if lines else ""
 
 
-def delegation_tool(specialist: Specialist, agent: CompiledStateGraph) -> BaseTool:
+def delegation_tool(
+    specialist: Specialist, agent: CompiledStateGraph[Any, Any, Any, Any]
+) -> BaseTool:
     """Wrap a compiled specialist as the coordinator tool ``ask_<name>``.
 
     The tool returns the specialist's report: text for the model, the structured

@@ -158,7 +158,7 @@ class EventRecorder(BaseCallbackHandler):
         """Emit a failed delegation or tool call."""
         self._tool_done(run_id, "error", str(error))
 
-    def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:  # type: ignore[override]
         """Emit each streamed token with the agent it belongs to."""
         if token:
             self.emit("token", agent=self._agent.get(run_id, COORDINATOR), data={"text": token})

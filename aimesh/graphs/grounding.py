@@ -21,7 +21,7 @@ def numbers_in(text: str) -> list[Decimal]:
 
 def _readings(source: Decimal) -> set[Decimal]:
     """Every way an answer may legitimately write a source number."""
-    out = set()
+    out: set[Decimal] = set()
     for value in (source, source * 100, source / 100):
         exponent = value.normalize().as_tuple().exponent
         decimals = max(-exponent, 0) if isinstance(exponent, int) else 0

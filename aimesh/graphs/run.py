@@ -5,6 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel
 
@@ -97,7 +98,7 @@ def _result(messages: list[AnyMessage], thread_id: str, usage: UsageCallback) ->
 
 
 async def ask(
-    graph: CompiledStateGraph,
+    graph: CompiledStateGraph[Any, Any, Any, Any],
     question: str,
     *,
     context: Context,
@@ -125,7 +126,7 @@ async def ask(
     run_id = uuid.uuid4()
     recorder = EventRecorder(str(run_id), on_event)
     usage = UsageCallback()
-    config: dict[str, Any] = {
+    config: RunnableConfig = {
         "configurable": {"thread_id": thread_id},
         "callbacks": [recorder, usage],
         "run_id": run_id,

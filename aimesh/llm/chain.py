@@ -29,7 +29,7 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata, add_usage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from pydantic import PrivateAttr, SkipValidation
 
 from aimesh.config import get_settings
@@ -117,8 +117,8 @@ class ProviderChain(BaseChatModel):
         for index, provider in enumerate(attempts.providers):
             started = time.monotonic()
             try:
-                runnable = _provider_runnable(provider, kwargs)
-                message = _checked(runnable.invoke(messages, _quiet(), stop=stop))
+                model, options = _provider_call(provider, kwargs)
+                message = _checked(model.invoke(messages, _quiet(), stop=stop, **options))
             except Exception as exc:
                 if not is_provider_error(exc):
                     raise
@@ -138,8 +138,8 @@ class ProviderChain(BaseChatModel):
         for index, provider in enumerate(attempts.providers):
             started = time.monotonic()
             try:
-                runnable = _provider_runnable(provider, kwargs)
-                message = _checked(await runnable.ainvoke(messages, _quiet(), stop=stop))
+                model, options = _provider_call(provider, kwargs)
+                message = _checked(await model.ainvoke(messages, _quiet(), stop=stop, **options))
             except Exception as exc:
                 if not is_provider_error(exc):
                     raise
@@ -159,7 +159,8 @@ class ProviderChain(BaseChatModel):
         for index, provider in enumerate(attempts.providers):
             started = time.monotonic()
             try:
-                stream = _provider_runnable(provider, kwargs).stream(messages, _quiet(), stop=stop)
+                model, options = _provider_call(provider, kwargs)
+                stream = model.stream(messages, _quiet(), stop=stop, **options)
                 head = _until_content(stream)
             except Exception as exc:
                 if not is_provider_error(exc):
@@ -188,7 +189,8 @@ class ProviderChain(BaseChatModel):
         for index, provider in enumerate(attempts.providers):
             started = time.monotonic()
             try:
-                stream = _provider_runnable(provider, kwargs).astream(messages, _quiet(), stop=stop)
+                model, options = _provider_call(provider, kwargs)
+                stream = model.astream(messages, _quiet(), stop=stop, **options)
                 head = await _auntil_content(stream)
             except Exception as exc:
                 if not is_provider_error(exc):
@@ -328,14 +330,26 @@ def _mid_stream_errors(provider: Provider) -> Iterator[None]:
         ) from exc
 
 
-def _provider_runnable(provider: Provider, kwargs: dict[str, Any]) -> Runnable[Any, Any]:
-    """The provider's chat model with the call's tools and options bound."""
+def _provider_call(
+    provider: Provider, kwargs: dict[str, Any]
+) -> tuple[BaseChatModel, dict[str, Any]]:
+    """The provider's chat model and the keyword arguments of this call.
+
+    Tools are converted by the provider's own ``bind_tools``; its binding is unwrapped
+    because a ``RunnableBinding`` would merge the enclosing run's callbacks back in.
+
+    Raises:
+        TypeError: ``bind_tools`` did not return a ``RunnableBinding``.
+    """
     options = dict(kwargs)
     tools = options.pop("tools", None)
     tool_choice = options.pop("tool_choice", None)
-    if tools:
-        return provider.chat_model.bind_tools(tools, tool_choice=tool_choice, **options)
-    return provider.chat_model.bind(**options)
+    if not tools:
+        return provider.chat_model, options
+    binding = provider.chat_model.bind_tools(tools, tool_choice=tool_choice, **options)
+    if not isinstance(binding, RunnableBinding) or not isinstance(binding.bound, BaseChatModel):
+        raise TypeError(f"{provider.name}: bind_tools returned {type(binding).__name__}")
+    return binding.bound, dict(binding.kwargs)
 
 
 def _quiet() -> RunnableConfig:

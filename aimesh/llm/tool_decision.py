@@ -52,17 +52,22 @@ def select_tools(
     Raises:
         ValueError: ``tool_choice`` names a tool that is not bound.
     """
-    if tool_choice in (None, "auto", False):
+    if isinstance(tool_choice, dict):
+        return _only(tools, tool_choice["function"]["name"]), True
+    if tool_choice is None or tool_choice is False or tool_choice == "auto":
         return list(tools), False
     if tool_choice == "none":
         return [], False
     if tool_choice is True or tool_choice in _REQUIRED_CHOICES:
         return list(tools), True
-    name = tool_choice["function"]["name"] if isinstance(tool_choice, dict) else tool_choice
+    return _only(tools, tool_choice), True
+
+
+def _only(tools: Sequence[OpenAITool], name: str) -> list[OpenAITool]:
     chosen = [t for t in tools if t["function"]["name"] == name]
     if not chosen:
         raise ValueError(f"tool_choice {name!r} is not one of the bound tools")
-    return chosen, True
+    return chosen
 
 
 def decision_schema(tools: Sequence[OpenAITool], required: bool) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from aimesh.tools.results import Provenance, pct, usd
 METHOD = "calibrated LightGBM churn probability; drivers are SHAP values (pred_contrib)"
 ClientId = Annotated[
     str,
-    Field(pattern=r"^[Cc]\d{5}$", description="Client id: 'C' and five digits, e.g. C01234."),
+    Field(pattern=r"^[Cc][0-9]{5}$", description="Client id: 'C' and five digits, e.g. C01234."),
 ]
 
 
