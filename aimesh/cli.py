@@ -140,7 +140,8 @@ def eval_command(
 
     rows = _run(as_json, run)
     if as_json:
-        _emit_json({"models": rows})
+        keys = ("model", "version", "dataset", "metrics")
+        _emit_json({"models": [{k: row[k] for k in keys} for row in rows]})
     else:
         out.print(metrics_table("aimesh models", rows))
 

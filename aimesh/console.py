@@ -83,16 +83,27 @@ def print_answer(console: Console, result: AskResult) -> None:
     )
 
 
+def _figure(value: float) -> str:
+    """A metric as shown: whole numbers in full, others to 4 significant digits."""
+    return str(int(value)) if float(value).is_integer() else f"{value:.4g}"
+
+
 def metrics_table(title: str, rows: list[dict[str, Any]]) -> Table:
-    """A table with one row per model: name, version, dataset and every metric (4 digits)."""
-    metric_names = list(dict.fromkeys(k for r in rows for k in r["metrics"]))
-    table = Table(title=title)
-    for column in ("model", "version", "dataset", *metric_names):
+    """A table with one line per metric of each model (values to 4 significant digits).
+
+    Args:
+        title: Table title.
+        rows: Dicts with ``model``, ``version``, ``dataset``, ``metrics`` and optionally
+            ``evaluation`` (how the metrics were computed).
+    """
+    table = Table(title=title, show_lines=True)
+    for column in ("model / version", "dataset", "metric", "value"):
         table.add_column(column, overflow="fold")
     for r in rows:
-        values = [r["metrics"].get(m) for m in metric_names]
-        cells = [
-            "" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in values
-        ]
-        table.add_row(r["model"], r["version"], r["dataset"], *cells)
+        names = "\n".join(r["metrics"])
+        values = "\n".join(map(_figure, r["metrics"].values()))
+        label = f"[bold]{r['model']}[/bold]\n[dim]{r['version']}[/dim]"
+        if r.get("evaluation"):
+            label += f"\n[dim]{r['evaluation']}[/dim]"
+        table.add_row(label, r["dataset"], names, values)
     return table

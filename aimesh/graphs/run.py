@@ -1,5 +1,6 @@
 """Ask the coordinator one question in a thread and collect the answer with its evidence."""
 
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,7 @@ from aimesh.errors import AimeshError, InvalidInputError
 from aimesh.graphs.events import Event, EventRecorder
 from aimesh.graphs.state import current_turn
 from aimesh.llm.usage import UsageCallback
+from aimesh.ml.service import MLService
 
 
 class ToolCallSummary(BaseModel):
@@ -54,6 +56,9 @@ class AskResult(BaseModel):
     cost_usd: float | None
 
 
+CLIENT_ID = re.compile(r"\bC\d{5}\b", re.IGNORECASE)
+
+
 def validate_question(question: str, max_chars: int) -> str:
     """Return the stripped question.
 
@@ -68,6 +73,16 @@ def validate_question(question: str, max_chars: int) -> str:
             "question", f"has {len(text)} characters", f"at most {max_chars} characters"
         )
     return text
+
+
+def check_client_ids(question: str, ml: MLService) -> None:
+    """Refuse a question about a client id that is not in the portfolio.
+
+    Raises:
+        UnknownClientError: For the first such id, before any model is called.
+    """
+    for client_id in CLIENT_ID.findall(question):
+        ml.client(client_id)
 
 
 def _result(messages: list[AnyMessage], thread_id: str, usage: UsageCallback) -> AskResult:
@@ -117,11 +132,12 @@ async def ask(
         on_event: Receives every event of the run, in order.
 
     Raises:
-        InvalidInputError: Empty or over-long question.
+        InvalidInputError: Empty or over-long question, or an unknown client id in it.
         AimeshError: Any failure of the run (all providers failed, loop guard, ...),
             after an ``error`` event.
     """
     text = validate_question(question, max_chars)
+    check_client_ids(text, context.ml)
     thread_id = thread_id or uuid.uuid4().hex
     run_id = uuid.uuid4()
     recorder = EventRecorder(str(run_id), on_event)

@@ -63,6 +63,6 @@ def billing_anomalies(
         anomalies=ml.billing_anomalies(limit=limit, offset=offset),
         offset=offset,
         portfolio_size=len(ml.portfolio()),
-        provenance=Provenance.of(ml.anomaly().card, METHOD),
+        provenance=Provenance.of(ml.anomaly(), METHOD),
     )
     return result.render(), result.model_dump(mode="json")

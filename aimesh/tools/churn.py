@@ -119,7 +119,7 @@ def top_churn_risks(
         clients=_risks(ml, list(chosen.index), list(chosen.values)),
         offset=offset,
         portfolio_size=len(ranks),
-        provenance=Provenance.of(ml.churn().card, METHOD),
+        provenance=Provenance.of(ml.churn(), METHOD),
     )
     return result.render(), result.model_dump(mode="json")
 
@@ -145,6 +145,6 @@ def client_churn_risk(runtime: ToolRuntime[Context], client_id: ClientId) -> tup
     result = ClientChurn(
         client=_risks(ml, [cid], [int(ranks[cid])])[0],
         portfolio_size=len(ranks),
-        provenance=Provenance.of(ml.churn().card, METHOD),
+        provenance=Provenance.of(ml.churn(), METHOD),
     )
     return result.render(), result.model_dump(mode="json")

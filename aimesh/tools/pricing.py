@@ -72,6 +72,6 @@ def recommend_price_tool(
         max_churn_increase=0.0 if keep_churn_risk else None,
     )
     result = PriceAdvice(
-        recommendation=recommendation, provenance=Provenance.of(ml.churn().card, METHOD)
+        recommendation=recommendation, provenance=Provenance.of(ml.churn(), METHOD)
     )
     return result.render(), result.model_dump(mode="json")

@@ -1,8 +1,10 @@
 """What every tool result carries besides its numbers: where the numbers came from."""
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
-from aimesh.ml.registry import ModelCard
+from aimesh.ml.registry import Trained
 
 
 class Provenance(BaseModel):
@@ -14,6 +16,7 @@ class Provenance(BaseModel):
         dataset: File the model was trained on.
         data_sha256: SHA-256 of that file.
         method: One line on how the figures were computed.
+        notes: What happened to the model on this load (e.g. retrained: file unreadable).
     """
 
     model: str
@@ -21,23 +24,27 @@ class Provenance(BaseModel):
     dataset: str
     data_sha256: str
     method: str = Field(description="How the figures were computed.")
+    notes: list[str] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, card: ModelCard, method: str) -> "Provenance":
-        """Provenance of a figure computed with the model described by ``card``."""
+    def of(cls, trained: Trained[Any], method: str) -> "Provenance":
+        """Provenance of a figure computed with ``trained`` (its card and load notes)."""
+        card = trained.card
         return cls(
             model=card.name,
             model_version=card.version,
             dataset=card.dataset,
             data_sha256=card.data_sha256,
             method=method,
+            notes=trained.notes,
         )
 
     def render(self) -> str:
         """One line naming model, version and data, for the LLM and the user."""
+        notes = "".join(f" Note: {n}." for n in self.notes)
         return (
             f"Source: model {self.model_version} ({self.method}), "
-            f"trained on {self.dataset} (sha256 {self.data_sha256[:12]})."
+            f"trained on {self.dataset} (sha256 {self.data_sha256[:12]}).{notes}"
         )
 
 
