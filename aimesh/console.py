@@ -33,6 +33,8 @@ class RunProgress:
 
     def __exit__(self, *exc: object) -> None:
         self.live.__exit__(None, None, None)
+        for step in self.steps:
+            self.console.print(step, highlight=False)
 
     def _stamp(self) -> str:
         return f"[dim]{time.perf_counter() - self.t0:6.1f}s[/dim]"
