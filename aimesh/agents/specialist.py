@@ -1,20 +1,86 @@
 """What a specialist is, how one is built, and the report it returns to the coordinator."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain.agents import create_agent
-from langchain.agents.middleware import ToolErrorMiddleware
-from langchain.agents.middleware.types import ToolCallRequest
+from langchain.agents.middleware import (
+    AgentMiddleware,
+    AgentState,
+    ModelRequest,
+    ModelResponse,
+    ToolErrorMiddleware,
+)
+from langchain.agents.middleware.types import ToolCallRequest, hook_config
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.tools import BaseTool
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
 from aimesh.context import Context
-from aimesh.errors import InvalidInputError
+from aimesh.errors import DelegationLimitError, InvalidInputError
 from aimesh.prompts import load_prompt
+
+MAX_MODEL_CALLS = 3
+"""Model calls a specialist may make for one request before it must have results."""
+
+
+def _last_round(messages: list[Any]) -> list[ToolMessage]:
+    """Tool results that came after the model's last reply."""
+    for i in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[i], AIMessage):
+            return [m for m in messages[i + 1 :] if isinstance(m, ToolMessage)]
+    return []
+
+
+class SpecialistLoop(AgentMiddleware[AgentState[Any], Context]):
+    """A specialist calls tools until one round succeeds, then hands its results over.
+
+    The specialist's job is to pick the analyses and their arguments: every model call must
+    call a tool (``tool_choice="any"``), and the run ends as soon as a round of tool calls
+    succeeded; its structured results go back to the coordinator, which writes the answer. A
+    failed call goes back to the model to fix, within ``MAX_MODEL_CALLS`` model calls.
+    """
+
+    @hook_config(can_jump_to=["end"])
+    def before_model(
+        self, state: AgentState[Any], runtime: Runtime[Context]
+    ) -> dict[str, Any] | None:
+        """End after a successful round; refuse a further call past the limit.
+
+        Raises:
+            DelegationLimitError: ``MAX_MODEL_CALLS`` model calls gave no usable result.
+        """
+        messages = state["messages"]
+        results = _last_round(messages)
+        if results and all(m.status == "success" for m in results):
+            return {"jump_to": "end"}
+        calls = sum(isinstance(m, AIMessage) for m in messages)
+        if calls >= MAX_MODEL_CALLS:
+            raise DelegationLimitError(
+                f"a specialist made {calls} model calls without a usable tool result; "
+                f"last error: {results[-1].text if results else 'no tool called'}"
+            )
+        return None
+
+    def wrap_model_call(
+        self,
+        request: ModelRequest[Context],
+        handler: Callable[[ModelRequest[Context]], ModelResponse[Any]],
+    ) -> ModelResponse[Any]:
+        """Require a tool call."""
+        return handler(request.override(tool_choice="any"))
+
+    async def awrap_model_call(
+        self,
+        request: ModelRequest[Context],
+        handler: Callable[[ModelRequest[Context]], Awaitable[ModelResponse[Any]]],
+    ) -> ModelResponse[Any]:
+        """Require a tool call."""
+        return await handler(request.override(tool_choice="any"))
 
 
 def tool_error_message(error: Exception, request: ToolCallRequest) -> str | None:
@@ -54,7 +120,7 @@ class Specialist:
             model,
             list(self.tools),
             system_prompt=load_prompt(self.prompt),
-            middleware=[ToolErrorMiddleware(on_error=tool_error_message)],
+            middleware=[SpecialistLoop(), ToolErrorMiddleware(on_error=tool_error_message)],
             context_schema=Context,
             checkpointer=False,
             name=self.name,
@@ -82,18 +148,17 @@ class ToolCallRecord(BaseModel):
 
 
 class SpecialistReport(BaseModel):
-    """What a specialist returns to the coordinator: its note and every tool result."""
+    """What a specialist returns to the coordinator: every tool call and its result."""
 
     agent: str
     request: str
-    note: str
     tool_calls: list[ToolCallRecord]
 
     @classmethod
     def from_messages(
         cls, agent: str, request: str, messages: list[BaseMessage]
     ) -> "SpecialistReport":
-        """Collect the specialist's tool calls (paired with their results) and final note."""
+        """Collect the specialist's tool calls, each paired with its result."""
         results = {m.tool_call_id: m for m in messages if isinstance(m, ToolMessage)}
         calls = [
             ToolCallRecord(
@@ -109,11 +174,10 @@ class SpecialistReport(BaseModel):
             for call in m.tool_calls
             if call["id"] in results
         ]
-        note = messages[-1].text if isinstance(messages[-1], AIMessage) else ""
-        return cls(agent=agent, request=request, note=note, tool_calls=calls)
+        return cls(agent=agent, request=request, tool_calls=calls)
 
     def render(self) -> str:
-        """Text the coordinator reads: the tool results first, then the specialist's note."""
+        """Text the coordinator reads: the successful results, else the errors."""
         ok = [c.content for c in self.tool_calls if c.status == "success"]
         failed = [c.content for c in self.tool_calls if c.status == "error"]
         parts = [f"{self.agent} results:", *ok]
@@ -121,5 +185,4 @@ class SpecialistReport(BaseModel):
             parts.append("Errors: " + " | ".join(failed))
         if not self.tool_calls:
             parts.append("(no tool was called, so there are no figures)")
-        parts.append(f"{self.agent} note: {self.note}")
         return "\n".join(parts)
