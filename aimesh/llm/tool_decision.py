@@ -1,42 +1,115 @@
 """Tool calling for a local model that has no native tool-call output.
 
-The model is asked for one JSON decision, ``{"tool_calls": [{"name", "arguments"}...]}``,
-whose shape is enforced by a JSON-schema grammar: each entry's ``name`` is the
-``const`` of one tool and its ``arguments`` follow that tool's parameter schema. Several
-entries are parallel calls; an empty list means "answer without tools".
+The model is asked for one JSON decision whose shape a JSON-schema grammar enforces:
+each call's ``name`` is the ``const`` of one tool and its ``arguments`` follow that
+tool's parameter schema; several calls are parallel calls, at most one per tool.
+
+* First decision of a turn: ``{"tool_calls": [...]}``, an empty list meaning "answer".
+* Once tool results came in: ``{"next": "answer"}`` or
+  ``{"next": "call_tools", "tool_calls": [...]}``. Committing to "answer" first is what
+  stops a small model from calling the same tool again: on Qwen2.5-Coder-1.5B it decided
+  4/5 follow-ups right, against 1/5 with the list form.
 
 The tools are described in the system prompt (name, description, argument schema) and
-the decision instruction is a final system turn after the conversation: measured on
-Qwen2.5-Coder-1.5B, that placement decided 11/11 cases correctly (including "no tool
-once the results are in"), against 8/11 with the instruction in the first system turn.
+the decision instruction is a final system turn after the conversation (11/11 right on
+a small set, against 8/11 with the instruction in the first system turn).
 """
 
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.messages import ToolCall
+from langchain_core.messages import BaseMessage, HumanMessage, ToolCall, ToolMessage
 from langchain_core.messages.tool import tool_call
 
 from aimesh.errors import ProviderError
 from aimesh.llm.local_messages import ChatTurn
 
 OpenAITool = dict[str, Any]
+ToolChoice = str | dict[str, Any] | bool | None
 
 _REQUIRED_CHOICES = frozenset({"any", "required"})
+_CALL_FORMAT = '"tool_calls": [{"name": <tool name>, "arguments": {...}}, ...]'
 
-DECISION_INSTRUCTION = (
-    "Decide the next step. Reply with a JSON object "
-    '{"tool_calls": [{"name": <tool name>, "arguments": {...}}, ...]}: one entry per tool '
+FIRST_INSTRUCTION = (
+    f"Decide the next step. Reply with a JSON object {{{_CALL_FORMAT}}}: one entry per tool "
     "call still needed (several entries for independent questions), or "
-    '{"tool_calls": []} when no tool fits or the tool results above already answer the '
-    "question."
+    '{"tool_calls": []} when no tool fits.'
+)
+FOLLOW_UP_INSTRUCTION = (
+    'Decide the next step. Reply {"next": "answer"} when the tool results above already '
+    "answer the question or when no tool fits; otherwise reply "
+    f'{{"next": "call_tools", {_CALL_FORMAT}}} with one entry per tool call still needed.'
 )
 
 
+@dataclass(frozen=True)
+class ToolDecision:
+    """How to ask the model which tools to call.
+
+    Attributes:
+        tools: OpenAI-format tools the model may call.
+        required: Whether it must call at least one.
+        follow_up: Whether tool results arrived since the user's last message.
+    """
+
+    tools: list[OpenAITool]
+    required: bool
+    follow_up: bool
+
+    @classmethod
+    def for_call(
+        cls, tools: Sequence[OpenAITool], tool_choice: ToolChoice, messages: Sequence[BaseMessage]
+    ) -> "ToolDecision | None":
+        """The decision to ask for, or None when no tool may be called.
+
+        Args:
+            tools: Bound OpenAI-format tools.
+            tool_choice: See :func:`select_tools`.
+            messages: The conversation.
+
+        Raises:
+            ValueError: ``tool_choice`` names a tool that is not bound.
+        """
+        chosen, required = select_tools(tools, tool_choice)
+        if not chosen:
+            return None
+        return cls(chosen, required, _results_since_user(messages))
+
+    def schema(self) -> dict[str, Any]:
+        """JSON schema for ``response_format={"type": "json_object", "schema": ...}``."""
+        calls = [_call_schema(t) for t in self.tools]
+        array: dict[str, Any] = {"type": "array", "items": {"anyOf": calls}, "maxItems": len(calls)}
+        if not self.follow_up:
+            return _object(tool_calls={**array, "minItems": int(self.required)})
+        call_tools = _object(next={"const": "call_tools"}, tool_calls={**array, "minItems": 1})
+        if self.required:
+            return call_tools
+        return {"anyOf": [_object(next={"const": "answer"}), call_tools]}
+
+    def turns(self, turns: Sequence[ChatTurn]) -> list[ChatTurn]:
+        """The conversation with the tool catalogue and the decision instruction added.
+
+        Args:
+            turns: Rendered conversation; a leading system turn is extended.
+
+        Returns:
+            ``[system + catalogue, *conversation, system instruction]``.
+        """
+        catalogue = _catalogue(self.tools)
+        if turns and turns[0]["role"] == "system":
+            head = {"role": "system", "content": f"{turns[0]['content']}\n\n{catalogue}"}
+            body = list(turns[1:])
+        else:
+            head, body = {"role": "system", "content": catalogue}, list(turns)
+        instruction = FOLLOW_UP_INSTRUCTION if self.follow_up else FIRST_INSTRUCTION
+        return [head, *body, {"role": "system", "content": instruction}]
+
+
 def select_tools(
-    tools: Sequence[OpenAITool], tool_choice: str | dict[str, Any] | bool | None
+    tools: Sequence[OpenAITool], tool_choice: ToolChoice
 ) -> tuple[list[OpenAITool], bool]:
     """Apply a LangChain ``tool_choice`` to the bound tools.
 
@@ -63,6 +136,30 @@ def select_tools(
     return _only(tools, tool_choice), True
 
 
+def parse_decision(text: str) -> list[ToolCall]:
+    """Map the model's decision JSON to LangChain tool calls.
+
+    Args:
+        text: The constrained model output (either decision form).
+
+    Returns:
+        One ``ToolCall`` per entry, with ids ``call_<uuid hex>``; empty for "answer".
+
+    Raises:
+        ProviderError: The output is not a complete decision (e.g. cut by max tokens).
+    """
+    try:
+        decision = json.loads(text)
+        entries = [] if decision.get("next") == "answer" else decision["tool_calls"]
+        return [
+            tool_call(name=e["name"], args=dict(e["arguments"]), id=f"call_{uuid.uuid4().hex}")
+            for e in entries
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        message = f"local model returned a malformed tool decision: {text[:200]!r}"
+        raise ProviderError(message) from exc
+
+
 def _only(tools: Sequence[OpenAITool], name: str) -> list[OpenAITool]:
     chosen = [t for t in tools if t["function"]["name"] == name]
     if not chosen:
@@ -70,74 +167,26 @@ def _only(tools: Sequence[OpenAITool], name: str) -> list[OpenAITool]:
     return chosen
 
 
-def decision_schema(tools: Sequence[OpenAITool], required: bool) -> dict[str, Any]:
-    """JSON schema of a decision over ``tools``.
-
-    Args:
-        tools: OpenAI-format tools; each contributes one ``anyOf`` branch.
-        required: Whether at least one call must be made (``minItems: 1``).
-
-    Returns:
-        A schema for ``response_format={"type": "json_object", "schema": ...}``.
-    """
-    calls = [
-        {
-            "type": "object",
-            "properties": {
-                "name": {"const": t["function"]["name"]},
-                "arguments": t["function"].get("parameters") or {"type": "object"},
-            },
-            "required": ["name", "arguments"],
-        }
-        for t in tools
-    ]
-    array: dict[str, Any] = {"type": "array", "items": {"anyOf": calls}}
-    if required:
-        array["minItems"] = 1
-    return {"type": "object", "properties": {"tool_calls": array}, "required": ["tool_calls"]}
+def _results_since_user(messages: Sequence[BaseMessage]) -> bool:
+    for message in reversed(messages):
+        if isinstance(message, ToolMessage):
+            return True
+        if isinstance(message, HumanMessage):
+            return False
+    return False
 
 
-def decision_turns(turns: Sequence[ChatTurn], tools: Sequence[OpenAITool]) -> list[ChatTurn]:
-    """The conversation with the tool catalogue and the decision instruction added.
-
-    Args:
-        turns: Rendered conversation; a leading system turn is extended.
-        tools: OpenAI-format tools to describe.
-
-    Returns:
-        ``[system + catalogue, *conversation, system instruction]``.
-    """
-    catalogue = _catalogue(tools)
-    if turns and turns[0]["role"] == "system":
-        head = {"role": "system", "content": f"{turns[0]['content']}\n\n{catalogue}"}
-        body = list(turns[1:])
-    else:
-        head, body = {"role": "system", "content": catalogue}, list(turns)
-    return [head, *body, {"role": "system", "content": DECISION_INSTRUCTION}]
+def _call_schema(tool: OpenAITool) -> dict[str, Any]:
+    function = tool["function"]
+    return _object(
+        name={"const": function["name"]},
+        arguments=function.get("parameters") or {"type": "object"},
+    )
 
 
-def parse_decision(text: str) -> list[ToolCall]:
-    """Map the model's decision JSON to LangChain tool calls.
-
-    Args:
-        text: The constrained model output.
-
-    Returns:
-        One ``ToolCall`` per entry, with ids ``call_<uuid hex>``; empty for "no tool".
-
-    Raises:
-        ProviderError: The output is not a complete decision (e.g. cut by max tokens).
-    """
-    try:
-        entries = json.loads(text)["tool_calls"]
-        return [
-            tool_call(name=e["name"], args=dict(e["arguments"]), id=f"call_{uuid.uuid4().hex}")
-            for e in entries
-        ]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ProviderError(
-            f"local model returned a malformed tool decision: {text[:200]!r}"
-        ) from exc
+def _object(**properties: Any) -> dict[str, Any]:
+    """An object schema whose properties are all required, in the given order."""
+    return {"type": "object", "properties": properties, "required": list(properties)}
 
 
 def _catalogue(tools: Sequence[OpenAITool]) -> str:

@@ -15,7 +15,7 @@ from aimesh.config import Settings
 from aimesh.errors import ModelFileError, ProviderError
 from aimesh.llm import local as local_module
 from aimesh.llm.local import LocalChatModel
-from aimesh.llm.tool_decision import DECISION_INSTRUCTION
+from aimesh.llm.tool_decision import FIRST_INSTRUCTION, FOLLOW_UP_INSTRUCTION
 
 MODEL_PATH = Path("/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
 PROMPT_TOKENS = 100
@@ -168,7 +168,7 @@ def test_tool_decision_becomes_tool_calls(monkeypatch: pytest.MonkeyPatch) -> No
     ]
     assert names == ["ask_churn_analyst", "ask_billing_analyst"]
     assert "ask_billing_analyst: Ask the billing analyst" in decision["messages"][0]["content"]
-    assert decision["messages"][-1] == {"role": "system", "content": DECISION_INSTRUCTION}
+    assert decision["messages"][-1] == {"role": "system", "content": FIRST_INSTRUCTION}
 
 
 def test_no_tool_decision_is_followed_by_an_answer_without_tools(
@@ -195,26 +195,30 @@ def test_tool_choice_none_skips_the_decision(monkeypatch: pytest.MonkeyPatch) ->
     assert len(fake.calls) == 1
 
 
-def test_history_with_tool_results_is_sent_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = FakeLlama('{"tool_calls": []}', "C00042: 0.63")
+def test_after_tool_results_the_decision_is_a_follow_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeLlama('{"next": "answer"}', "C00042: 0.63")
     call = {
         "name": "ask_churn_analyst",
         "args": {"request": "risk?"},
-        "id": "call_1",
+        "id": "c1",
         "type": "tool_call",
     }
     history = [
         *QUESTION,
         AIMessage("", tool_calls=[call]),
-        ToolMessage('{"p": 0.63}', tool_call_id="call_1"),
+        ToolMessage('{"p": 0.63}', tool_call_id="c1"),
     ]
-    model_with(monkeypatch, fake).bind_tools(TOOLS).invoke(history)
-    sent = fake.calls[1]["messages"]
-    assert sent[2]["role"] == "assistant" and '"name": "ask_churn_analyst"' in sent[2]["content"]
-    assert sent[3] == {
-        "role": "user",
-        "content": 'Result of ask_churn_analyst({"request": "risk?"}):\n{"p": 0.63}',
-    }
+    message = model_with(monkeypatch, fake).bind_tools(TOOLS).invoke(history)
+    assert message.text == "C00042: 0.63" and message.tool_calls == []
+    decision, answer = fake.calls
+    assert decision["messages"][-1] == {"role": "system", "content": FOLLOW_UP_INSTRUCTION}
+    assert "anyOf" in decision["response_format"]["schema"]
+    assert answer["messages"][2:] == [
+        {
+            "role": "user",
+            "content": 'Result of ask_churn_analyst:\n{"p": 0.63}',
+        }
+    ]
 
 
 def test_stream_yields_tokens_once_and_ends_with_usage(monkeypatch: pytest.MonkeyPatch) -> None:
