@@ -14,13 +14,14 @@ from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode
+from langgraph.prebuilt.tool_node import ToolInvocationError
 from langgraph.runtime import Runtime
 from langgraph.types import Checkpointer
 
 from aimesh.agents.registry import SPECIALISTS
 from aimesh.agents.specialist import Specialist
 from aimesh.context import Context
-from aimesh.errors import InvalidInputError
+from aimesh.errors import DelegationLimitError, InvalidInputError
 from aimesh.graphs.delegation import delegation_tool
 from aimesh.graphs.grounding import ungrounded_numbers
 from aimesh.graphs.guards import check_delegations
@@ -97,9 +98,13 @@ def route(state: CoordinatorState) -> str:
 
 
 def delegation_error(error: Exception) -> str:
-    """Bad delegation arguments from the model become an error the model can fix."""
-    if isinstance(error, InvalidInputError):
-        return f"Error: {error}. Fix the request and retry."
+    """A bad request, or a specialist that got no result, becomes an error the model reads.
+
+    The coordinator may then answer with the other specialists' results or ask differently;
+    its own loop guards still bound how often it may try.
+    """
+    if isinstance(error, InvalidInputError | DelegationLimitError | ToolInvocationError):
+        return f"Error: {error}. Answer with the results you have, or fix the request."
     raise error
 
 

@@ -198,15 +198,25 @@ async def test_follow_up_in_a_thread_tells_the_specialist_what_it_did_before():
     assert specialist_prompt.endswith("Request: double 5")
 
 
-async def test_specialist_that_never_gets_a_result_ends_with_an_explicit_error():
+async def test_specialist_that_never_gets_a_result_reports_an_error_to_the_coordinator():
     model = ScriptedChatModel(
         scripts={
             "ask_doubler": [calls(call("ask_doubler", "c1", request="double -1"))],
             "double": [calls(call("double", f"d{i}", x=-1)) for i in range(3)],
         }
     )
-    with pytest.raises(DelegationLimitError, match="3 model calls without a usable tool result"):
-        await run(model, "double -1")
+    model.scripts[NO_TOOLS] = []
+    model.scripts["ask_doubler"].append(AIMessage("The doubler could not get a result."))
+    result = await run(model, "double -1")
+    assert result.answer == "The doubler could not get a result."
+    errors = [
+        m.text
+        for role, msgs, _ in model.seen
+        if role == "ask_doubler"
+        for m in msgs
+        if isinstance(m, ToolMessage) and m.status == "error"
+    ]
+    assert errors and "3 model calls without a usable tool result" in errors[0]
 
 
 @pytest.mark.parametrize("question", ["", "   ", "x" * 2001])
