@@ -17,7 +17,7 @@ Request = Annotated[
     str,
     Field(
         min_length=3,
-        max_length=1000,
+        max_length=300,
         description="Self-contained request for the specialist, with any client ids.",
     ),
 ]

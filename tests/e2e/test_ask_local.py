@@ -56,17 +56,3 @@ async def test_question_goes_to_the_right_specialist_and_the_answer_cites_only_t
     assert_grounded(result, question)
     assert result.cost_usd == 0.0
     assert result.tokens.input > 0 and result.tokens.output > 0
-
-
-async def test_follow_up_in_a_thread_lists_the_next_clients(graph, ml):
-    first = await ask(graph, QUESTIONS[0][0], context=Context(ml=ml), thread_id="e2e-follow")
-    follow = await ask(
-        graph,
-        "And what about the five after those?",
-        context=Context(ml=ml),
-        thread_id="e2e-follow",
-    )
-    assert follow.agents == ["churn_analyst"]
-    shown = {c["client_id"] for t in first.tool_calls for c in t.result["clients"]}
-    listed = {c["client_id"] for t in follow.tool_calls for c in t.result["clients"]}
-    assert listed and not listed & shown, (shown, listed)
