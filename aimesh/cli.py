@@ -56,11 +56,10 @@ async def _ask(question: str, thread: str | None, as_json: bool) -> dict[str, An
     from aimesh.console import RunProgress, print_answer
     from aimesh.context import Context
     from aimesh.graphs.coordinator import build_coordinator
-    from aimesh.graphs.run import ask, validate_question
+    from aimesh.graphs.run import ask
     from aimesh.llm.chain import ProviderChain
 
     settings = get_settings()
-    validate_question(question, settings.max_question_chars)
     db = settings.home_dir / "threads.sqlite"
     async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
         graph = build_coordinator(ProviderChain(), checkpointer=saver)
@@ -105,13 +104,13 @@ def train_command(
     from aimesh.config import get_settings
     from aimesh.console import metrics_table
     from aimesh.errors import InvalidInputError
-    from aimesh.ml.service import MLService
+    from aimesh.ml.service import PORTFOLIO_FILE, MLService
 
     def train() -> dict[str, Any]:
         if model != "churn":
             raise InvalidInputError("model", f"unknown model {model!r}", "churn")
         settings = get_settings()
-        path = data or settings.data_dir / "telco_churn.csv"
+        path = data or settings.data_dir / PORTFOLIO_FILE
         with err.status(f"training {model} on {path} (5-fold cross-validation)..."):
             card = MLService(settings).train_churn_csv(path, target, name)
         return card.model_dump(mode="json")

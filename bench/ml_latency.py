@@ -18,12 +18,10 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this checkout's code
-
-from aimesh.config import get_settings  # noqa: E402
-from aimesh.ml.anomaly import billing_features  # noqa: E402
-from aimesh.ml.pricing import recommend_price  # noqa: E402
-from aimesh.ml.service import MLService  # noqa: E402
+from aimesh.config import get_settings
+from aimesh.ml.anomaly import billing_features
+from aimesh.ml.pricing import recommend_price
+from aimesh.ml.service import MLService
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ml_latency.json"
 TARGETS_MS = {"churn predict, 1 row": 1.0, "churn predict, all rows": 50.0}
