@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 QUESTION ?= Which of our clients are most likely to churn, and why?
+# pip compiles llama.cpp (llama-cpp-python) here. A portable AVX2 build: a native build on a
+# CPU with AMX (Xeon Sapphire Rapids and later) segfaults in ggml's AMX matmul on some VMs.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
 .PHONY: demo install test lint bench clean
 
