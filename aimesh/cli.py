@@ -45,7 +45,7 @@ def _run(as_json: bool, job: Callable[[], Any]) -> Any:
     if as_json:
         _emit_json({"error": {"type": kind, "message": message}})
     else:
-        err.print(f"[red]error[/red] {kind}: {message}", highlight=False)
+        err.print(f"[red]error[/red] {kind}: {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -1,7 +1,6 @@
 """The pricing analyst: price changes that raise expected revenue without losing the client."""
 
 from aimesh.agents.specialist import Specialist
-from aimesh.tools.churn import client_churn_risk
 from aimesh.tools.pricing import recommend_price_tool
 
 PRICING_ANALYST = Specialist(
@@ -10,6 +9,6 @@ PRICING_ANALYST = Specialist(
         "Pricing analyst: the price change to recommend for a given client (by client id), "
         "its effect on expected revenue and on the client's churn risk."
     ),
-    tools=(recommend_price_tool, client_churn_risk),
+    tools=(recommend_price_tool,),
     prompt="pricing_analyst",
 )

@@ -36,7 +36,8 @@ def earlier_work(messages: list, agent: str) -> str:
         agent: Specialist name.
 
     Returns:
-        Lines naming earlier questions and the specialist's tool calls, or "" on a new thread.
+        Lines naming earlier questions and the specialist's tool calls with the first line
+        of each result (e.g. "Clients ranked 1-5 of 7043 ..."), or "" on a new thread.
     """
     lines = []
     for m in messages[: -1 - len(current_turn(messages))]:
@@ -44,9 +45,37 @@ def earlier_work(messages: list, agent: str) -> str:
             lines.append(f"- the user asked: {m.text}")
         elif isinstance(m, ToolMessage) and _report_of(m) == agent:
             lines.extend(
-                f"- you called {c['tool']} with {c['args']}" for c in m.artifact["tool_calls"]
+                f"- you called {c['tool']} with {c['args']}: {c['content'].splitlines()[0]}"
+                for c in m.artifact["tool_calls"]
+                if c["content"]
             )
     return "Earlier in this conversation:\n" + "\n".join(lines) if lines else ""
+
+
+def specialist_prompt(messages: list, agent: str, request: str) -> str:
+    """The message a specialist gets: earlier work, the request, the user's question last.
+
+    The user's own question travels with the coordinator's request, so client ids and
+    intent reach the specialist even when the coordinator's wording drops them. It comes
+    last because a small model follows the last text most: with the question first, the
+    local model took a request that paraphrased the churn ranking over the client id the
+    user named (1/1 wrong; 5/5 right with the question last).
+
+    Args:
+        messages: The coordinator thread's messages (the current question is the last
+            human message).
+        agent: Specialist name.
+        request: The coordinator's request.
+
+    Returns:
+        The prompt text.
+    """
+    question = next(m.text for m in reversed(messages) if isinstance(m, HumanMessage))
+    parts = [earlier_work(messages, agent)]
+    if request.strip() != question.strip():
+        parts.append(f"Request from the coordinator: {request}")
+    parts.append(f"The user asks: {question}")
+    return "\n\n".join(filter(None, parts))
 
 
 def delegation_tool(
@@ -59,8 +88,7 @@ def delegation_tool(
     """
 
     async def ask(request: Request, runtime: ToolRuntime[Context]) -> tuple[str, dict]:
-        history = earlier_work(runtime.state["messages"], specialist.name)
-        prompt = f"{history}\n\nRequest: {request}" if history else request
+        prompt = specialist_prompt(runtime.state["messages"], specialist.name, request)
         out = await agent.ainvoke({"messages": [HumanMessage(prompt)]}, context=runtime.context)
         report = SpecialistReport.from_messages(specialist.name, request, out["messages"])
         return report.render(), report.model_dump(mode="json")

@@ -1,14 +1,21 @@
 """Tool calling for a local model that has no native tool-call output.
 
 The model is asked for one JSON decision whose shape a JSON-schema grammar enforces:
-each call's ``name`` is the ``const`` of one tool and its ``arguments`` follow that
-tool's parameter schema; several calls are parallel calls, at most one per tool.
+the call's ``name`` is the ``const`` of one tool and its ``arguments`` follow that tool's
+parameter schema. A decision holds at most one call; a question that needs several tools
+gets them one decision at a time.
 
-* First decision of a turn: ``{"tool_calls": [...]}``, an empty list meaning "answer".
+* First decision of a turn: ``{"tool_calls": [call]}``, an empty list meaning "answer".
 * Once tool results came in: ``{"next": "answer"}`` or
-  ``{"next": "call_tools", "tool_calls": [...]}``. Committing to "answer" first is what
+  ``{"next": "call_tools", "tool_calls": [call]}``. Committing to "answer" first is what
   stops a small model from calling the same tool again: on Qwen2.5-Coder-1.5B it decided
   4/5 follow-ups right, against 1/5 with the list form.
+
+One call per decision, because Qwen2.5-Coder-1.5B given a list enumerates the catalogue:
+routing 8 MSP questions to the coordinator's three specialists, it picked exactly the right
+ones for 4/8 with up to one call per tool and for 6/8 with one call, the misses being an
+ambiguous question and a two-part one, which gets its first part only (the follow-up
+decision did not add the second). Remote models keep native parallel tool calls.
 
 The tools are described in the system prompt (name, description, argument schema) and
 the decision instruction is a final system turn after the conversation (11/11 right on
@@ -31,17 +38,16 @@ OpenAITool = dict[str, Any]
 ToolChoice = str | dict[str, Any] | bool | None
 
 _REQUIRED_CHOICES = frozenset({"any", "required"})
-_CALL_FORMAT = '"tool_calls": [{"name": <tool name>, "arguments": {...}}, ...]'
+_CALL_FORMAT = '"tool_calls": [{"name": <tool name>, "arguments": {...}}]'
 
 FIRST_INSTRUCTION = (
-    f"Decide the next step. Reply with a JSON object {{{_CALL_FORMAT}}}: one entry per tool "
-    "call still needed (several entries for independent questions), or "
-    '{"tool_calls": []} when no tool fits.'
+    f"Decide the next step. Reply with a JSON object {{{_CALL_FORMAT}}} with the one tool "
+    'call the question needs first, or {"tool_calls": []} when no tool fits.'
 )
 FOLLOW_UP_INSTRUCTION = (
     'Decide the next step. Reply {"next": "answer"} when the tool results above already '
     "answer the question or when no tool fits; otherwise reply "
-    f'{{"next": "call_tools", {_CALL_FORMAT}}} with one entry per tool call still needed.'
+    f'{{"next": "call_tools", {_CALL_FORMAT}}} with the one tool call still needed.'
 )
 
 
@@ -81,7 +87,7 @@ class ToolDecision:
     def schema(self) -> dict[str, Any]:
         """JSON schema for ``response_format={"type": "json_object", "schema": ...}``."""
         calls = [_call_schema(t) for t in self.tools]
-        array: dict[str, Any] = {"type": "array", "items": {"anyOf": calls}, "maxItems": len(calls)}
+        array: dict[str, Any] = {"type": "array", "items": {"anyOf": calls}, "maxItems": 1}
         if not self.follow_up:
             return _object(tool_calls={**array, "minItems": int(self.required)})
         call_tools = _object(next={"const": "call_tools"}, tool_calls={**array, "minItems": 1})

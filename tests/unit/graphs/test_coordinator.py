@@ -194,8 +194,10 @@ async def test_follow_up_in_a_thread_tells_the_specialist_what_it_did_before():
     assert result.agents == ["doubler"]  # only this question's delegations
     specialist_prompt = [msgs for role, msgs, _ in model.seen if role == "double"][-1][-1].text
     assert "the user asked: double 4" in specialist_prompt
-    assert "you called double with {'x': 4}" in specialist_prompt
-    assert specialist_prompt.endswith("Request: double 5")
+    assert "you called double with {'x': 4}: double of 4 is 8" in specialist_prompt
+    assert specialist_prompt.endswith(
+        "Request from the coordinator: double 5\n\nThe user asks: and 5?"
+    )
 
 
 async def test_specialist_that_never_gets_a_result_reports_an_error_to_the_coordinator():
