@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     )
     local_n_ctx: int = Field(default=8192, ge=512, description="Local model context (tokens).")
     local_threads: int | None = Field(default=None, ge=1, description="CPU threads; None=all.")
+    local_prompt_cache_mb: int = Field(
+        default=2048,
+        ge=0,
+        description="RAM for the local model's prompt-prefix cache (MB); 0 turns it off.",
+    )
 
     # --- coordinator -------------------------------------------------------------
     max_question_chars: int = Field(default=2000, ge=10)

@@ -43,6 +43,11 @@ class LocalChatModel(BaseChatModel):
         model_path: GGUF file to load.
         n_ctx: Context window (tokens).
         n_threads: CPU threads; ``None`` uses every core.
+        prompt_cache_mb: RAM for llama-cpp-python's prompt-prefix cache (MB), 0 = none.
+            The coordinator and specialists take turns, so each call would otherwise
+            re-read the whole conversation: the cache restores the longest cached prefix
+            (a churn question and its follow-up: 183 s and 288 s without, 148 s and
+            169 s with, one run each).
         temperature: Sampling temperature (0 = greedy).
         max_tokens: Cap on generated tokens per model call.
     """
@@ -50,6 +55,7 @@ class LocalChatModel(BaseChatModel):
     model_path: Path
     n_ctx: int = 8192
     n_threads: int | None = None
+    prompt_cache_mb: int = 2048
     temperature: float = 0.0
     max_tokens: int = 512
 
@@ -63,6 +69,7 @@ class LocalChatModel(BaseChatModel):
             model_path=model_path,
             n_ctx=settings.local_n_ctx,
             n_threads=settings.local_threads,
+            prompt_cache_mb=settings.local_prompt_cache_mb,
             temperature=settings.temperature,
             max_tokens=settings.max_output_tokens,
         )
@@ -196,7 +203,8 @@ class LocalChatModel(BaseChatModel):
     def _loaded(self) -> Any:
         """The ``llama_cpp.Llama`` instance, loaded on first use (caller holds the lock)."""
         if self._llama is None:
-            self._llama = _load(self.model_path, self.n_ctx, self.n_threads or os.cpu_count())
+            threads = self.n_threads or os.cpu_count()
+            self._llama = _load(self.model_path, self.n_ctx, threads, self.prompt_cache_mb)
         return self._llama
 
     def _decide(
@@ -315,22 +323,25 @@ def _usage(usage: dict[str, int]) -> UsageMetadata:
     )
 
 
-def _load(path: Path, n_ctx: int, n_threads: int | None) -> Any:
-    """Load a GGUF file with llama-cpp-python.
+def _load(path: Path, n_ctx: int, n_threads: int | None, cache_mb: int) -> Any:
+    """Load a GGUF file with llama-cpp-python, with a prompt cache of ``cache_mb`` MB.
 
     Raises:
         ProviderError: llama-cpp-python is not installed.
         ModelFileError: The file cannot be loaded.
     """
     try:
-        from llama_cpp import Llama
+        from llama_cpp import Llama, LlamaRAMCache
     except ImportError as exc:
         raise ProviderError(
             "llama-cpp-python is not installed; pip install llama-cpp-python==0.3.36"
         ) from exc
     try:
-        return Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+        llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
     except ValueError as exc:  # llama-cpp's "Failed to load model from file"
         raise ModelFileError(
             f"cannot load the GGUF file {path}: {exc}; point AIMESH_GGUF_PATH to a valid GGUF"
         ) from exc
+    if cache_mb:
+        llama.set_cache(LlamaRAMCache(capacity_bytes=cache_mb << 20))
+    return llama

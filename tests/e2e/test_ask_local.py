@@ -13,8 +13,9 @@ from aimesh.llm.providers import build_providers
 
 pytestmark = pytest.mark.e2e
 
+CHURN = "Which of our clients are most likely to churn, and why?"
+FOLLOW_UP = "And what about the five after those?"
 QUESTIONS = [
-    ("Which of our clients are most likely to churn, and why?", "churn_analyst"),
     ("Are any clients billed out of line with the services they have?", "billing_analyst"),
     (
         "What price change would you recommend for client C01234 without raising its churn risk?",
@@ -52,7 +53,29 @@ async def test_question_goes_to_the_right_specialist_and_the_answer_cites_only_t
     graph, ml, question, specialist
 ):
     result = await ask(graph, question, context=Context(ml=ml), thread_id=f"e2e-{specialist}")
-    assert specialist in result.agents
+    assert result.agents == [specialist]
     assert_grounded(result, question)
     assert result.cost_usd == 0.0
     assert result.tokens.input > 0 and result.tokens.output > 0
+
+
+async def test_churn_question_and_its_follow_up_list_the_next_clients(graph, ml):
+    context = Context(ml=ml)
+    first = await ask(graph, CHURN, context=context, thread_id="e2e-churn")
+    follow = await ask(graph, FOLLOW_UP, context=context, thread_id="e2e-churn")
+    for result, question in ((first, CHURN), (follow, FOLLOW_UP)):
+        assert result.agents == ["churn_analyst"]
+        assert_grounded(result, question)
+    shown, next_five = (_listed(r) for r in (first, follow))
+    assert len(shown) == len(next_five) == 5
+    assert min(c["rank"] for c in next_five) == max(c["rank"] for c in shown) + 1
+
+
+def _listed(result: AskResult) -> list[dict]:
+    """The clients the ranking tool returned in this run."""
+    return [
+        client
+        for call in result.tool_calls
+        if call.tool == "top_churn_risks"
+        for client in call.result["clients"]
+    ]
