@@ -37,6 +37,7 @@ test: lint
 bench: install
 	$(BIN)/python bench/ml_latency.py
 	$(BIN)/python bench/local_model.py
+	$(BIN)/python bench/coordinator_routing.py
 	$(BIN)/python bench/ask_e2e.py
 
 clean:

@@ -180,6 +180,7 @@ def main() -> None:
         n_threads=threads,
         temperature=settings.temperature,
         max_tokens=args.max_tokens,
+        prompt_cache_mb=0,  # same llama settings as the direct instance; ask_e2e runs with it
     )
     load_s = timed(lambda: model.invoke([HumanMessage("Say OK.")]))
     llama = Llama(model_path=str(path), n_ctx=model.n_ctx, n_threads=threads, verbose=False)
