@@ -6,8 +6,9 @@ Measures, on the same prompts and with two Llama instances built with the same s
 * generation speed while streaming: tokens/s between the first and the last token
   (prompt evaluation excluded), median over runs;
 * end-to-end latency of a non-streamed call, median over runs;
-* the adapter's overhead on both, in percent of llama-cpp-python's figure;
-* tool-decision latency (median) and correctness among three analysts.
+* the adapter's overhead on both, in percent of llama-cpp-python's figure.
+
+Tool decisions are measured on the real coordinator in bench/coordinator_routing.py.
 
 Run: .venv/bin/python bench/local_model.py [--runs N] [--threads T] [--max-tokens M]
 Writes bench/results/local_model.json.
@@ -24,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
-from langchain_core.tools import tool
 from llama_cpp import Llama
 
 from aimesh.config import Settings
@@ -37,44 +37,6 @@ PROMPTS = [
     "Explain what a managed service provider does, in one paragraph.",
     "List five signs that a client may cancel an IT support contract, with one sentence each.",
     "Describe how to detect billing anomalies in monthly invoices.",
-]
-COORDINATOR = (
-    "You are the coordinator of an MSP's analysts. Delegate each question to the right "
-    "analyst, then answer the user citing the analysts' numbers."
-)
-
-
-@tool
-def ask_churn_analyst(request: str, client_id: str | None = None) -> str:
-    """Ask the churn analyst about client churn risk, retention and which clients may leave."""
-    return request
-
-
-@tool
-def ask_billing_analyst(request: str, month: str | None = None) -> str:
-    """Ask the billing analyst about invoices, billing anomalies and unusual charges."""
-    return request
-
-
-@tool
-def ask_pricing_analyst(request: str, service: str | None = None) -> str:
-    """Ask the pricing analyst about price changes, elasticity and recommended prices."""
-    return request
-
-
-DECISIONS = [
-    (
-        "Which of our clients are most likely to cancel their contracts next quarter?",
-        "ask_churn_analyst",
-    ),
-    ("Did anything look odd on the March invoices?", "ask_billing_analyst"),
-    (
-        "How much can we raise the price of managed backup without losing customers?",
-        "ask_pricing_analyst",
-    ),
-    ("Is client C00042 at risk of leaving us?", "ask_churn_analyst"),
-    ("Find unusual charges in last month's billing.", "ask_billing_analyst"),
-    ("What should we charge for endpoint security next year?", "ask_pricing_analyst"),
 ]
 
 
@@ -137,32 +99,6 @@ def measure_generation(
     }
 
 
-def measure_decisions(model: LocalChatModel, runs: int) -> dict[str, Any]:
-    bound = model.bind_tools([ask_churn_analyst, ask_billing_analyst, ask_pricing_analyst])
-    latencies: list[float] = []
-    cases: dict[str, dict[str, Any]] = {}
-    for _ in range(runs):  # questions in turn: consecutive calls share only the prompt prefix
-        for question, expected in DECISIONS:
-            start = time.perf_counter()
-            message = bound.invoke([SystemMessage(COORDINATOR), HumanMessage(question)])
-            latencies.append(time.perf_counter() - start)
-            calls = message.tool_calls
-            cases[question] = {
-                "question": question,
-                "expected": expected,
-                "chosen": [c["name"] for c in calls],
-                "args": [c["args"] for c in calls],
-            }
-    return {
-        "median_s": round(statistics.median(latencies), 2),
-        "min_s": round(min(latencies), 2),
-        "max_s": round(max(latencies), 2),
-        "correct": sum(c["chosen"] == [c["expected"]] for c in cases.values()),
-        "total": len(cases),
-        "cases": list(cases.values()),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -187,7 +123,6 @@ def main() -> None:
     llama.create_chat_completion([{"role": "user", "content": "Say OK."}], max_tokens=4)
     load_before = os.getloadavg()
     generation = measure_generation(llama, model, args.runs, args.max_tokens)
-    decisions = measure_decisions(model, args.runs)
     result = {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": model.model_name,
@@ -199,7 +134,6 @@ def main() -> None:
         "first_call_with_load_s": round(load_s, 2),
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         **generation,
-        "tool_decision": decisions,
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")
@@ -208,7 +142,6 @@ def main() -> None:
 
 def print_table(result: dict[str, Any]) -> None:
     stream, invoke = result["stream_tokens_per_s"], result["invoke_latency_s"]
-    decision = result["tool_decision"]
     print(
         f"{result['model']}  threads={result['threads']}/{result['cpu_count']}  "
         f"runs={result['runs']}  load average {result['load_average_before_after']}"
@@ -219,11 +152,6 @@ def print_table(result: dict[str, Any]) -> None:
         ("non-streamed call, s (median)", invoke),
     ):
         print(f"{label:<34}{row['llama_cpp']:>12}{row['adapter']:>12}{row['overhead_pct']:>10}%")
-    print(
-        f"tool decision: median {decision['median_s']} s "
-        f"(min {decision['min_s']}, max {decision['max_s']}), "
-        f"correct {decision['correct']}/{decision['total']}"
-    )
     print(
         f"same token counts both ways: {result['same_token_counts']}; "
         f"first call incl. load: {result['first_call_with_load_s']} s"
