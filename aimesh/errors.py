@@ -85,6 +85,12 @@ class AllProvidersFailedError(AimeshError):
         super().__init__(f"all {len(attempts)} provider attempts failed: {lines}")
 
 
+class StorageError(AimeshError):
+    """A database or Redis server cannot be reached, started or migrated."""
+
+    exit_code = 6
+
+
 class DelegationLimitError(AimeshError):
     """The coordinator exceeded its delegation cap or repeated a delegation too often."""
 

@@ -43,7 +43,15 @@ class SpecialistLoop(AgentMiddleware[AgentState[Any], Context]):
     call a tool (``tool_choice="any"``), and the run ends as soon as a round of tool calls
     succeeded; its structured results go back to the coordinator, which writes the answer. A
     failed call goes back to the model to fix, within ``MAX_MODEL_CALLS`` model calls.
+
+    Args:
+        model_settings: Keyword arguments for each model call of this specialist
+            (``temperature``, ``max_tokens``, ``prefer``: provider tried first).
     """
+
+    def __init__(self, model_settings: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.model_settings = model_settings or {}
 
     @hook_config(can_jump_to=["end"])
     def before_model(
@@ -71,16 +79,20 @@ class SpecialistLoop(AgentMiddleware[AgentState[Any], Context]):
         request: ModelRequest[Context],
         handler: Callable[[ModelRequest[Context]], ModelResponse[Any]],
     ) -> ModelResponse[Any]:
-        """Require a tool call."""
-        return handler(request.override(tool_choice="any"))
+        """Require a tool call, with this specialist's model settings."""
+        return handler(self._override(request))
 
     async def awrap_model_call(
         self,
         request: ModelRequest[Context],
         handler: Callable[[ModelRequest[Context]], Awaitable[ModelResponse[Any]]],
     ) -> ModelResponse[Any]:
-        """Require a tool call."""
-        return await handler(request.override(tool_choice="any"))
+        """Require a tool call, with this specialist's model settings."""
+        return await handler(self._override(request))
+
+    def _override(self, request: ModelRequest[Context]) -> ModelRequest[Context]:
+        settings = {**request.model_settings, **self.model_settings}
+        return request.override(tool_choice="any", model_settings=settings)
 
 
 def tool_error_message(error: Exception, request: ToolCallRequest) -> str | None:
@@ -100,27 +112,34 @@ def tool_error_message(error: Exception, request: ToolCallRequest) -> str | None
 
 @dataclass(frozen=True)
 class Specialist:
-    """A specialist agent: a name, what it is for, its tools and its prompt file.
+    """A specialist agent: a name, what it is for, its tools and its prompt.
 
     Attributes:
         name: Agent name, e.g. ``churn_analyst``.
         description: When the coordinator should ask this specialist (its tool docstring).
         tools: The ML tools the agent may call.
         prompt: Name of its system prompt in ``aimesh/prompts``.
+        instructions: The system prompt itself (custom agents); overrides ``prompt``.
+        model_settings: Per-call model arguments (``temperature``, ``max_tokens``, ``prefer``).
     """
 
     name: str
     description: str
     tools: tuple[BaseTool, ...]
-    prompt: str
+    prompt: str = ""
+    instructions: str | None = None
+    model_settings: tuple[tuple[str, Any], ...] = ()
 
     def build(self, model: BaseChatModel) -> CompiledStateGraph[Any, Any, Any, Any]:
         """Compile the agent: ``create_agent`` with this specialist's tools and prompt."""
         return create_agent(
             model,
             list(self.tools),
-            system_prompt=load_prompt(self.prompt),
-            middleware=[SpecialistLoop(), ToolErrorMiddleware(on_error=tool_error_message)],
+            system_prompt=self.instructions or load_prompt(self.prompt),
+            middleware=[
+                SpecialistLoop(dict(self.model_settings)),
+                ToolErrorMiddleware(on_error=tool_error_message),
+            ],
             context_schema=Context,
             checkpointer=False,
             name=self.name,

@@ -120,6 +120,7 @@ async def ask(
     thread_id: str | None = None,
     max_chars: int = 2000,
     on_event: Callable[[Event], None] = lambda event: None,
+    recorder: EventRecorder | None = None,
 ) -> AskResult:
     """Ask one question and return the grounded answer with its evidence.
 
@@ -130,6 +131,8 @@ async def ask(
         thread_id: Conversation to continue; a new one when None.
         max_chars: Longest question accepted.
         on_event: Receives every event of the run, in order.
+        recorder: The run's event log when the caller keeps it (it has emitted ``started``
+            itself); ``on_event`` is then unused.
 
     Raises:
         InvalidInputError: Empty or over-long question, or an unknown client id in it.
@@ -140,7 +143,9 @@ async def ask(
     check_client_ids(text, context.ml)
     thread_id = thread_id or uuid.uuid4().hex
     run_id = uuid.uuid4()
-    recorder = EventRecorder(str(run_id), on_event)
+    if recorder is None:
+        recorder = EventRecorder(str(run_id), on_event)
+        recorder.emit("started", data={"question": text, "thread_id": thread_id})
     usage = UsageCallback()
     config: RunnableConfig = {
         "configurable": {"thread_id": thread_id},
@@ -148,7 +153,6 @@ async def ask(
         "run_id": run_id,
         "recursion_limit": 4 * context.max_delegations + 8,
     }
-    recorder.emit("started", data={"question": text, "thread_id": thread_id})
     try:
         state = await graph.ainvoke({"messages": [HumanMessage(text)]}, config, context=context)
     except AimeshError as error:

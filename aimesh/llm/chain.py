@@ -113,7 +113,7 @@ class ProviderChain(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        attempts = _Attempts(self.resolved_providers())
+        attempts = _Attempts(_ordered(self.resolved_providers(), kwargs))
         for index, provider in enumerate(attempts.providers):
             started = time.monotonic()
             try:
@@ -134,7 +134,7 @@ class ProviderChain(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        attempts = _Attempts(await self._aresolved_providers())
+        attempts = _Attempts(_ordered(await self._aresolved_providers(), kwargs))
         for index, provider in enumerate(attempts.providers):
             started = time.monotonic()
             try:
@@ -155,7 +155,7 @@ class ProviderChain(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        attempts = _Attempts(self.resolved_providers())
+        attempts = _Attempts(_ordered(self.resolved_providers(), kwargs))
         for index, provider in enumerate(attempts.providers):
             started = time.monotonic()
             try:
@@ -185,7 +185,7 @@ class ProviderChain(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        attempts = _Attempts(await self._aresolved_providers())
+        attempts = _Attempts(_ordered(await self._aresolved_providers(), kwargs))
         for index, provider in enumerate(attempts.providers):
             started = time.monotonic()
             try:
@@ -328,6 +328,12 @@ def _mid_stream_errors(provider: Provider) -> Iterator[None]:
             f"{provider.name}/{provider.model} failed after streaming began "
             f"(no fallback mid-stream): {_describe(exc)}"
         ) from exc
+
+
+def _ordered(providers: list[Provider], kwargs: dict[str, Any]) -> list[Provider]:
+    """The providers with ``kwargs["prefer"]`` (a provider name; popped) moved first."""
+    prefer = kwargs.pop("prefer", None)
+    return sorted(providers, key=lambda p: p.name != prefer) if prefer else providers
 
 
 def _provider_call(

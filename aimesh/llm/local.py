@@ -126,7 +126,7 @@ class LocalChatModel(BaseChatModel):
                     response_metadata=self._metadata("tool_calls"),
                 )
             else:
-                response = llama.create_chat_completion(turns, **self._sampling(stop))
+                response = llama.create_chat_completion(turns, **self._sampling(stop, kwargs))
                 choice = response["choices"][0]
                 message = AIMessage(
                     content=choice["message"]["content"] or "",
@@ -158,7 +158,7 @@ class LocalChatModel(BaseChatModel):
             chunks = (
                 iter([self._tool_calls_chunk(calls, usage)])
                 if calls
-                else self._answer_chunks(llama, turns, stop, usage)
+                else self._answer_chunks(llama, turns, self._sampling(stop, kwargs), usage)
             )
             for chunk in chunks:
                 if run_manager:
@@ -226,7 +226,11 @@ class LocalChatModel(BaseChatModel):
         return calls, _usage(response["usage"])
 
     def _answer_chunks(
-        self, llama: Any, turns: list[ChatTurn], stop: list[str] | None, usage: UsageMetadata | None
+        self,
+        llama: Any,
+        turns: list[ChatTurn],
+        sampling: dict[str, Any],
+        usage: UsageMetadata | None,
     ) -> Iterator[ChatGenerationChunk]:
         """Stream the answer; the last chunk carries usage and finish reason."""
         from llama_cpp import LogitsProcessorList
@@ -237,7 +241,7 @@ class LocalChatModel(BaseChatModel):
             turns,
             stream=True,
             logits_processor=LogitsProcessorList([counter]),
-            **self._sampling(stop),
+            **sampling,
         ):
             choice = part["choices"][0]
             if text := choice["delta"].get("content"):
@@ -267,8 +271,14 @@ class LocalChatModel(BaseChatModel):
         )
         return ChatGenerationChunk(message=message)
 
-    def _sampling(self, stop: list[str] | None) -> dict[str, Any]:
-        return {"temperature": self.temperature, "max_tokens": self.max_tokens, "stop": stop}
+    def _sampling(self, stop: list[str] | None, call: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Sampling arguments: this call's ``temperature``/``max_tokens``, else the model's."""
+        call = call or {}
+        return {
+            "temperature": call.get("temperature", self.temperature),
+            "max_tokens": call.get("max_tokens", self.max_tokens),
+            "stop": stop,
+        }
 
     def _metadata(self, finish_reason: str | None) -> dict[str, Any]:
         return {"model_name": self.model_name, "finish_reason": finish_reason}

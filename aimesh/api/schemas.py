@@ -1,0 +1,275 @@
+"""Request and response bodies of the REST API (``*Create`` in, ``*Public`` out).
+
+Every request model rejects unknown fields and bounds every string, number and list.
+"""
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from aimesh.store.keys import Role, Scope
+
+T = TypeVar("T")
+RecordId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+AgentName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{2,39}$")]
+MAX_CONTEXT_BYTES = 10_000
+
+
+def _small_json(value: dict[str, Any]) -> dict[str, Any]:
+    size = len(json.dumps(value, default=str))
+    if size > MAX_CONTEXT_BYTES:
+        raise ValueError(f"is {size} bytes as JSON; at most {MAX_CONTEXT_BYTES} allowed")
+    return value
+
+
+ContextObject = Annotated[
+    dict[str, Any],
+    AfterValidator(_small_json),
+    Field(max_length=50, description="Extra facts for the agents (JSON object, <= 50 keys, 10 kB)."),
+]
+TaskStatus = Literal["pending", "running", "succeeded", "failed", "cancelled", "timed_out"]
+ProviderPreference = Literal["anthropic", "openai", "google", "local"]
+
+
+class Strict(BaseModel):
+    """Base of request bodies: unknown fields are an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Public(BaseModel):
+    """Base of response bodies, read from ORM records."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list, newest first."""
+
+    items: list[T]
+    total: int = Field(description="Items matching the filters, on all pages.")
+    limit: int
+    offset: int
+
+
+# --- agents ------------------------------------------------------------------------
+
+
+class AgentCreate(Strict):
+    """A custom specialist, defined as data: it becomes one more tool of the coordinator."""
+
+    name: AgentName = Field(description="Lowercase name; the coordinator calls ask_<name>.")
+    description: Annotated[str, StringConstraints(min_length=10, max_length=500)] = Field(
+        description="When the coordinator should ask this agent (its tool description)."
+    )
+    prompt: Annotated[str, StringConstraints(min_length=10, max_length=4000)] = Field(
+        description="The agent's system prompt."
+    )
+    tools: list[str] = Field(
+        min_length=1, max_length=8, description="Registered tools the agent may call."
+    )
+    model: ProviderPreference | None = Field(
+        default=None, description="Provider tried first for this agent; the chain follows."
+    )
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=16, le=8192)
+
+
+class AgentPublic(Public):
+    """An agent of a network: ``builtin`` (coordinator and default specialists) or ``custom``."""
+
+    id: str
+    network_id: str
+    name: str
+    kind: Literal["builtin", "custom"]
+    description: str
+    prompt: str | None
+    tools: list[str]
+    model: str | None
+    temperature: float | None
+    max_tokens: int | None
+    created_at: datetime
+
+
+# --- networks ----------------------------------------------------------------------
+
+
+class NetworkCreate(Strict):
+    """A new network; without ``agents`` it gets the coordinator and the default specialists."""
+
+    name: Name
+    description: Annotated[str, StringConstraints(max_length=1000)] = ""
+    max_iterations: int = Field(default=6, ge=1, le=50, description="Delegations per task.")
+    timeout_seconds: int = Field(default=600, ge=1, le=86_400, description="Per task, seconds.")
+    agents: list[AgentCreate] | None = Field(
+        default=None, max_length=20, description="Custom specialists instead of the defaults."
+    )
+
+
+class NetworkPublic(Public):
+    """A network with its agents."""
+
+    id: str
+    name: str
+    description: str
+    max_iterations: int
+    timeout_seconds: int
+    created_at: datetime
+    agents: list[AgentPublic]
+
+
+# --- tasks -------------------------------------------------------------------------
+
+
+class ModelSelection(Strict):
+    """What the task needs from a model (the provider-chain issue uses it to pick models)."""
+
+    task_complexity: Literal["LOW", "MEDIUM", "HIGH"] = "MEDIUM"
+    requires_vision: bool = False
+    requires_function_calling: bool = True
+    cost_sensitive: bool = False
+
+
+class TaskCreate(Strict):
+    """A task for a network: a request in plain language, with optional context."""
+
+    task: Text
+    context: ContextObject = Field(default_factory=dict)
+    priority: int = Field(default=0, ge=0, le=9, description="Higher runs first.")
+    model_selection: ModelSelection | None = None
+
+
+class TaskPublic(Public):
+    """A task: status, outcome, agents that worked on it, tokens and cost."""
+
+    id: str
+    network_id: str
+    thread_id: str
+    task: str
+    context: dict[str, Any]
+    priority: int
+    model_selection: dict[str, Any] | None
+    status: TaskStatus
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+    agents: list[str]
+    tokens_input: int
+    tokens_output: int
+    cost_usd: Decimal | None = Field(description="USD; null when a price is unknown.")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+# --- threads -----------------------------------------------------------------------
+
+
+class ThreadCreate(Strict):
+    """A new conversation."""
+
+    title: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class ThreadPublic(Public):
+    """A conversation of a network."""
+
+    id: str
+    network_id: str
+    title: str
+    created_at: datetime
+
+
+class MessageCreate(Strict):
+    """A question in a thread; it runs as a task of the thread's network."""
+
+    content: Text
+    context: ContextObject = Field(default_factory=dict)
+
+
+class MessagePublic(BaseModel):
+    """One message of a conversation, OpenAI-style role and content."""
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
+# --- security ----------------------------------------------------------------------
+
+
+class ApiKeyCreate(Strict):
+    """A new key for the caller's tenant."""
+
+    user_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
+    role: Role = "user"
+    scopes: list[Scope] | None = Field(default=None, description="Default: all of the role's.")
+    name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    expires_at: datetime | None = Field(default=None, description="Optional expiry (UTC).")
+
+
+class ApiKeyPublic(Public):
+    """A key as listed: never its secret."""
+
+    id: str
+    tenant: str
+    user_id: str
+    role: str
+    scopes: list[str]
+    name: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    """A key just created: ``api_key`` is shown this once."""
+
+    api_key: str
+
+
+class AuditEntryPublic(Public):
+    """One audit-log entry."""
+
+    id: int
+    at: datetime
+    key_id: str | None
+    user_id: str | None
+    role: str | None
+    action: str
+    resource_type: str
+    resource_id: str | None
+    client_ip: str | None
+    result: str
+    status_code: int | None
+    cost_usd: Decimal | None
+    task_id: str | None
+    detail: dict[str, Any]
+
+
+RetentionDays = Annotated[int, Field(ge=1, le=3650)]
+
+
+class RetentionPolicyCreate(Strict):
+    """Days to keep each kind of data; a day count alone sets all four."""
+
+    retention_days: RetentionDays | None = None
+    tasks: RetentionDays | None = None
+    events: RetentionDays | None = None
+    memory: RetentionDays | None = None
+    audit: RetentionDays | None = None
+
+
+class RetentionPolicyPublic(BaseModel):
+    """The tenant's policy in days per data type and the last sweep's report."""
+
+    tasks: int
+    events: int
+    memory: int
+    audit: int
+    updated_at: datetime | None
+    last_sweep: dict[str, Any] | None
+

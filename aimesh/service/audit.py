@@ -1,0 +1,111 @@
+"""The audit log: who did what, when, from where, with what result and cost. Append-only.
+
+Entries are only ever inserted (the migration adds a trigger refusing UPDATE); the
+retention sweeper is the one thing that deletes them, and it audits that deletion.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from aimesh.store.tables import AuditEntry
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: the API key, its tenant, user and role (None fields: unauthenticated)."""
+
+    tenant: str | None
+    key_id: str | None = None
+    user_id: str | None = None
+    role: str | None = None
+
+
+SYSTEM = "system"
+"""``user_id`` of entries written by aimesh itself (retention sweeps)."""
+
+
+async def record(
+    sessions: async_sessionmaker[AsyncSession],
+    actor: Actor,
+    action: str,
+    resource_type: str,
+    *,
+    result: str,
+    resource_id: str | None = None,
+    client_ip: str | None = None,
+    status_code: int | None = None,
+    cost_usd: Decimal | None = None,
+    task_id: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append one entry in its own transaction.
+
+    Args:
+        sessions: Session factory of the database.
+        actor: Who acted.
+        action: What was done, e.g. ``create_network``, ``model.call``.
+        resource_type: Kind of resource, e.g. ``network``, ``task``.
+        result: ``success``, ``denied``, ``not_found``, ``invalid``, ``error``.
+        resource_id: The resource's id, when there is one.
+        client_ip: Where the request came from.
+        status_code: HTTP status of the response, for requests.
+        cost_usd: What the action cost (model calls), USD; None when unknown or free.
+        task_id: The task the action was done for.
+        detail: Anything else worth keeping (JSON object).
+    """
+    async with sessions.begin() as session:
+        session.add(
+            AuditEntry(
+                tenant=actor.tenant,
+                key_id=actor.key_id,
+                user_id=actor.user_id,
+                role=actor.role,
+                action=action,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                client_ip=client_ip,
+                result=result,
+                status_code=status_code,
+                cost_usd=cost_usd,
+                task_id=task_id,
+                detail=detail or {},
+            )
+        )
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Filters of an audit-log query; None = any."""
+
+    tenant: str
+    user_id: str | None = None
+    key_id: str | None = None
+    resource_type: str | None = None
+    action: str | None = None
+    result: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def select(self) -> Select[tuple[AuditEntry]]:
+        """The matching entries, newest first."""
+        query = select(AuditEntry).where(AuditEntry.tenant == self.tenant)
+        for column, value in (
+            (AuditEntry.user_id, self.user_id),
+            (AuditEntry.key_id, self.key_id),
+            (AuditEntry.resource_type, self.resource_type),
+            (AuditEntry.action, self.action),
+            (AuditEntry.result, self.result),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if self.since is not None:
+            query = query.where(AuditEntry.at >= self.since)
+        if self.until is not None:
+            query = query.where(AuditEntry.at < self.until)
+        return query.order_by(AuditEntry.id.desc())
+

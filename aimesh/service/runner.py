@@ -1,0 +1,269 @@
+"""Runs tasks: in this process, on asyncio workers, highest priority first.
+
+A task is claimed atomically (``pending`` -> ``running``), so when several API processes
+share a database each task runs once. Its events go, in order, to the Redis Streams event
+log (served to SSE clients by any process) and its agent, tool and model calls to the audit
+log. Cancelling reaches the process running the task through Redis pub/sub.
+"""
+
+import asyncio
+import itertools
+import json
+import logging
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from langgraph.graph.state import CompiledStateGraph
+from redis.asyncio import Redis
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from aimesh.context import Context
+from aimesh.errors import AimeshError
+from aimesh.graphs.events import Event, EventRecorder
+from aimesh.graphs.run import AskResult, ask
+from aimesh.ml.service import MLService
+from aimesh.service import audit
+from aimesh.store.eventlog import EventLog
+from aimesh.store.tables import Agent, Network, Task, utcnow
+
+logger = logging.getLogger(__name__)
+
+CANCEL_CHANNEL = "aimesh:cancel"
+TERMINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
+GraphBuilder = Callable[[Sequence[Agent]], CompiledStateGraph[Any, Any, Any, Any]]
+
+
+def is_last(payload: str) -> bool:
+    """True for the event that ends a task's log (``complete`` or ``error``)."""
+    return json.loads(payload)["event"] in ("complete", "error")
+
+
+class TaskRunner:
+    """The task queue and workers of one process.
+
+    Args:
+        sessions: Session factory of the database.
+        events: The event log.
+        redis: Redis connection (cancel requests travel on ``aimesh:cancel``).
+        build_graph: Compiles the coordinator for a network's agent records.
+        ml: The ML service the tools use.
+        workers: Tasks run at once.
+        max_repeats: Loop guard: runs of one identical delegation per task.
+    """
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        events: EventLog,
+        redis: Redis,
+        build_graph: GraphBuilder,
+        ml: MLService,
+        workers: int = 1,
+        max_repeats: int = 1,
+    ) -> None:
+        self.sessions = sessions
+        self.events = events
+        self.redis = redis
+        self.build_graph = build_graph
+        self.ml = ml
+        self.max_repeats = max_repeats
+        self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
+        self._order = itertools.count()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._background: list[asyncio.Task[None]] = []
+        self._workers = workers
+
+    async def start(self) -> None:
+        """Start the workers and the cancel listener; queue the tasks still pending."""
+        self._background = [asyncio.create_task(self._work()) for _ in range(self._workers)]
+        self._background.append(asyncio.create_task(self._listen_for_cancels()))
+        async with self.sessions() as session:
+            pending = await session.execute(
+                select(Task.id, Task.priority).where(Task.status == "pending")
+            )
+            for task_id, priority in pending:
+                self.enqueue(task_id, priority)
+
+    async def stop(self) -> None:
+        """Cancel the running tasks (they end ``cancelled``) and stop the workers."""
+        for job in list(self._running.values()):
+            job.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        for job in self._background:
+            job.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    def enqueue(self, task_id: str, priority: int = 0) -> None:
+        """Queue a task; a task already claimed elsewhere is skipped when its turn comes."""
+        self._queue.put_nowait((-priority, next(self._order), task_id))
+
+    async def cancel(self, task_id: str) -> None:
+        """Cancel a task: a pending one at once, a running one wherever it runs."""
+        async with self.sessions.begin() as session:
+            claimed = await session.execute(
+                update(Task)
+                .where(Task.id == task_id, Task.status == "pending")
+                .values(status="cancelled", finished_at=utcnow(), error=_error("TaskCancelled"))
+            )
+        if claimed.rowcount:  # type: ignore[attr-defined]
+            recorder = EventRecorder(task_id, lambda event: None)
+            await self._append(recorder.emit("error", data=_error("TaskCancelled")))
+        else:
+            await self.redis.publish(CANCEL_CHANNEL, task_id)
+
+    async def _listen_for_cancels(self) -> None:
+        async with self.redis.pubsub() as pubsub:
+            await pubsub.subscribe(CANCEL_CHANNEL)
+            async for message in pubsub.listen():
+                if message["type"] == "message":
+                    job = self._running.get(message["data"].decode())
+                    if job is not None:
+                        job.cancel()
+
+    async def _work(self) -> None:
+        while True:
+            _, _, task_id = await self._queue.get()
+            job = asyncio.create_task(self.run(task_id))
+            self._running[task_id] = job
+            try:
+                await asyncio.shield(job)
+            except asyncio.CancelledError:
+                if not job.done():  # the worker itself is stopping
+                    raise
+            finally:
+                self._running.pop(task_id, None)
+
+    async def run(self, task_id: str) -> None:
+        """Claim and run one task to its end; a task not ``pending`` is left alone."""
+        async with self.sessions.begin() as session:
+            claimed = await session.execute(
+                update(Task)
+                .where(Task.id == task_id, Task.status == "pending")
+                .values(status="running", started_at=utcnow())
+            )
+        if not claimed.rowcount:  # type: ignore[attr-defined]
+            return
+        writer = _EventWriter(self, task_id)
+        async with self.sessions() as session:
+            task = await session.get_one(Task, task_id)
+            network = await session.get_one(Network, task.network_id)
+            agents = (
+                await session.scalars(select(Agent).where(Agent.network_id == network.id))
+            ).all()
+        writer.recorder.emit("started", data={"task": task.task, "thread_id": task.thread_id})
+        outcome: dict[str, Any]
+        try:
+            async with asyncio.timeout(network.timeout_seconds):
+                result = await ask(
+                    self.build_graph(agents),
+                    _question(task),
+                    context=Context(self.ml, network.max_iterations, self.max_repeats),
+                    thread_id=task.thread_id,
+                    max_chars=len(_question(task)),
+                    recorder=writer.recorder,
+                )
+            outcome = _succeeded(result)
+        except TimeoutError:
+            outcome = writer.fail("timed_out", "TaskTimeout", f"{network.timeout_seconds} s")
+        except asyncio.CancelledError:
+            outcome = writer.fail("cancelled", "TaskCancelled", "cancelled by request")
+        except AimeshError as error:  # ask() has logged the error event
+            outcome = writer.fail("failed", type(error).__name__, str(error), emit=False)
+        except Exception as error:
+            logger.exception("task %s failed", task_id)
+            outcome = writer.fail("failed", "InternalError", type(error).__name__)
+        await writer.close()
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(Task).where(Task.id == task_id).values(finished_at=utcnow(), **outcome)
+            )
+
+    async def _append(self, event: Event) -> None:
+        await self.events.append(event.task_id, event.id, event.model_dump_json())
+
+
+def _question(task: Task) -> str:
+    if not task.context:
+        return task.task
+    return f"{task.task}\n\nContext (JSON): {json.dumps(task.context, sort_keys=True)}"
+
+
+def _error(kind: str, message: str = "") -> dict[str, str]:
+    return {"type": kind, "message": message or kind}
+
+
+def _succeeded(result: AskResult) -> dict[str, Any]:
+    return {
+        "status": "succeeded",
+        "result": result.model_dump(mode="json"),
+        "agents": result.agents,
+        "tokens_input": result.tokens.input,
+        "tokens_output": result.tokens.output,
+        "cost_usd": None if result.cost_usd is None else Decimal(str(result.cost_usd)),
+    }
+
+
+class _EventWriter:
+    """Sends a task's events, in order, to the event log and its calls to the audit log."""
+
+    def __init__(self, runner: TaskRunner, task_id: str) -> None:
+        self.runner = runner
+        self.task_id = task_id
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        self.recorder = EventRecorder(
+            task_id, lambda event: loop.call_soon_threadsafe(self.queue.put_nowait, event)
+        )
+        self.actor = audit.Actor(tenant=None)
+        self.drain = asyncio.create_task(self._drain())
+
+    def fail(self, status: str, kind: str, message: str, *, emit: bool = True) -> dict[str, Any]:
+        """The outcome of a task that did not succeed; emits its ``error`` event."""
+        if emit:
+            self.recorder.emit("error", data=_error(kind, message))
+        return {"status": status, "error": _error(kind, message)}
+
+    async def close(self) -> None:
+        """Wait until every event is written."""
+        self.queue.put_nowait(None)
+        await asyncio.shield(self.drain)
+
+    async def _drain(self) -> None:
+        async with self.runner.sessions() as session:
+            task = await session.get_one(Task, self.task_id)
+            self.actor = audit.Actor(task.tenant, task.key_id, task.user_id)
+        while (event := await self.queue.get()) is not None:
+            await self.runner._append(event)
+            if call := _audited_call(event):
+                await audit.record(
+                    self.runner.sessions, self.actor, task_id=self.task_id, **call
+                )
+
+
+def _audited_call(event: Event) -> dict[str, Any] | None:
+    """The audit entry for an agent, tool or model call event; None for other events."""
+    status = event.data.get("status")
+    if event.event == "agent" and status == "model_call":
+        cost = None if event.cost_usd is None else Decimal(event.cost_usd)
+        detail = {"model": event.model, "tokens": event.tokens, "agent": event.agent}
+        return {
+            "action": "model.call",
+            "resource_type": "model",
+            "resource_id": event.model,
+            "result": "success",
+            "cost_usd": cost,
+            "detail": detail,
+        }
+    if event.event in ("agent", "tool") and status in ("finished", "error"):
+        name = event.tool if event.event == "tool" else event.agent
+        return {
+            "action": f"{event.event}.call",
+            "resource_type": event.event,
+            "resource_id": name,
+            "result": "success" if status == "finished" else "error",
+            "detail": {"agent": event.agent, "elapsed_s": event.data.get("elapsed_s")},
+        }
+    return None
