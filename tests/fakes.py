@@ -1,12 +1,13 @@
 """Scripted fake chat models: each role replies from its own script, and fails when it runs out."""
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -68,3 +69,36 @@ class ScriptedChatModel(BaseChatModel):
         reply.response_metadata = {"model_name": "scripted", "provider": "fake", "cost_usd": "0"}
         reply.usage_metadata = {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}
         return ChatResult(generations=[ChatGeneration(message=reply)])
+
+
+class StreamingScriptedChatModel(ScriptedChatModel):
+    """A :class:`ScriptedChatModel` that streams each reply word by word (``token`` events)."""
+
+    streaming: bool = True
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        reply = self._generate(messages, stop, None, **kwargs).generations[0].message
+        words = reply.text.split(" ") if reply.text else []
+        for i, word in enumerate(words):
+            text = word if i == 0 else f" {word}"
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
+            if run_manager:
+                run_manager.on_llm_new_token(text, chunk=chunk)
+            yield chunk
+        last = AIMessageChunk(
+            content="",
+            tool_call_chunks=[
+                {"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": i}
+                for i, c in enumerate(reply.tool_calls)
+            ],
+            usage_metadata=reply.usage_metadata,
+            response_metadata=reply.response_metadata,
+            chunk_position="last",
+        )
+        yield ChatGenerationChunk(message=last)

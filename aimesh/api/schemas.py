@@ -30,7 +30,9 @@ def _small_json(value: dict[str, Any]) -> dict[str, Any]:
 ContextObject = Annotated[
     dict[str, Any],
     AfterValidator(_small_json),
-    Field(max_length=50, description="Extra facts for the agents (JSON object, <= 50 keys, 10 kB)."),
+    Field(
+        max_length=50, description="Extra facts for the agents (JSON object, <= 50 keys, 10 kB)."
+    ),
 ]
 TaskStatus = Literal["pending", "running", "succeeded", "failed", "cancelled", "timed_out"]
 ProviderPreference = Literal["anthropic", "openai", "google", "local"]
@@ -198,6 +200,18 @@ class MessagePublic(BaseModel):
     content: str
 
 
+class GenerateCreate(Strict):
+    """A prompt for direct streaming through the provider chain (no agents, no tools)."""
+
+    prompt: Annotated[str, StringConstraints(min_length=1, max_length=8000)]
+    system: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    model: ProviderPreference | None = Field(
+        default=None, description="Provider tried first; the chain falls back from it."
+    )
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=16, le=8192)
+
+
 # --- security ----------------------------------------------------------------------
 
 
@@ -272,4 +286,3 @@ class RetentionPolicyPublic(BaseModel):
     audit: int
     updated_at: datetime | None
     last_sweep: dict[str, Any] | None
-

@@ -180,7 +180,11 @@ class EventRecorder(BaseCallbackHandler):
                     "output": usage.get("output_tokens", 0),
                 },
                 cost_usd=meta.get("cost_usd"),
-                data={"status": "model_call", "provider": meta.get("provider")},
+                data={
+                    "status": "model_call",
+                    "provider": meta.get("provider"),
+                    "attempts": meta.get("attempts", []),
+                },
             )
 
     def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kwargs: Any) -> None:

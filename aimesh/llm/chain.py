@@ -53,9 +53,12 @@ class ProviderChain(BaseChatModel):
 
     Attributes:
         providers: Explicit providers, tried in order (tests, custom chains).
+        streaming: Stream every call, so callbacks get each token (the API's ``token``
+            events) even when the caller invokes rather than streams.
     """
 
     providers: SkipValidation[list[Provider] | None] = None
+    streaming: bool = False
 
     _resolved: list[Provider] | None = PrivateAttr(default=None)
     _resolve_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)

@@ -166,3 +166,23 @@ def _assemble(parts: list[Path], target: Path) -> None:
         )
     tmp.chmod(0o644)  # temp files are created private; the model is not a secret
     os.replace(tmp, target)
+
+
+def model_file_status(settings: Settings) -> tuple[bool, str]:
+    """Whether the local model file is usable, without reading or hashing it (health checks).
+
+    Returns:
+        ``(usable, detail)``: a configured file that exists, the packaged file verified
+        earlier, or all 22 part packages installed (assembled on first use).
+    """
+    if settings.gguf_path is not None:
+        path = settings.gguf_path.expanduser()
+        return path.is_file(), f"{path} ({'present' if path.is_file() else 'missing'})"
+    target = settings.home_dir / "models" / "llm" / GGUF_NAME
+    if _is_verified(target):
+        return True, f"{target} (SHA-256 verified)"
+    try:
+        _part_paths()
+    except ModelFileError as exc:
+        return False, str(exc)
+    return True, f"{PART_COUNT} parts installed; {target} is assembled on first use"

@@ -271,7 +271,9 @@ class LocalChatModel(BaseChatModel):
         )
         return ChatGenerationChunk(message=message)
 
-    def _sampling(self, stop: list[str] | None, call: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _sampling(
+        self, stop: list[str] | None, call: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Sampling arguments: this call's ``temperature``/``max_tokens``, else the model's."""
         call = call or {}
         return {

@@ -52,6 +52,8 @@ def build_providers(settings: Settings) -> list[Provider]:
     reasons: list[str] = []
     for name in settings.providers:
         try:
+            if reason := _missing_config(name, settings):
+                raise _Unavailable(reason)
             providers.append(_BUILDERS[name](settings))
         except _Unavailable as exc:
             logger.info("provider %s skipped: %s", name, exc)
@@ -66,9 +68,27 @@ def build_providers(settings: Settings) -> list[Provider]:
     return providers
 
 
+def configured_providers(settings: Settings) -> list[str]:
+    """Names of the providers in chain order that are configured, without building any.
+
+    Remote providers need their key (or, for openai, a base URL); the local model counts
+    as configured and is checked by its own health check.
+    """
+    return [name for name in settings.providers if _missing_config(name, settings) is None]
+
+
+def _missing_config(name: ProviderName, settings: Settings) -> str | None:
+    """Why provider ``name`` is not configured, or None when it is."""
+    if name == "anthropic" and settings.anthropic_api_key is None:
+        return "ANTHROPIC_API_KEY is not set"
+    if name == "openai" and settings.openai_api_key is None and settings.openai_base_url is None:
+        return "neither OPENAI_API_KEY nor AIMESH_OPENAI_BASE_URL is set"
+    if name == "google" and settings.google_api_key is None:
+        return "GOOGLE_API_KEY is not set"
+    return None
+
+
 def _anthropic(settings: Settings) -> Provider:
-    if settings.anthropic_api_key is None:
-        raise _Unavailable("ANTHROPIC_API_KEY is not set")
     from langchain_anthropic import ChatAnthropic
 
     model = ChatAnthropic(
@@ -83,8 +103,6 @@ def _anthropic(settings: Settings) -> Provider:
 
 
 def _openai(settings: Settings) -> Provider:
-    if settings.openai_api_key is None and settings.openai_base_url is None:
-        raise _Unavailable("neither OPENAI_API_KEY nor AIMESH_OPENAI_BASE_URL is set")
     from langchain_openai import ChatOpenAI
     from pydantic import SecretStr
 
@@ -102,8 +120,6 @@ def _openai(settings: Settings) -> Provider:
 
 
 def _google(settings: Settings) -> Provider:
-    if settings.google_api_key is None:
-        raise _Unavailable("GOOGLE_API_KEY is not set")
     from langchain_google_genai import ChatGoogleGenerativeAI
 
     model = ChatGoogleGenerativeAI(

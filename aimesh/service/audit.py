@@ -91,7 +91,7 @@ class AuditQuery:
     since: datetime | None = None
     until: datetime | None = None
 
-    def select(self) -> Select[tuple[AuditEntry]]:
+    def select(self) -> Select[AuditEntry]:
         """The matching entries, newest first."""
         query = select(AuditEntry).where(AuditEntry.tenant == self.tenant)
         for column, value in (
@@ -108,4 +108,3 @@ class AuditQuery:
         if self.until is not None:
             query = query.where(AuditEntry.at < self.until)
         return query.order_by(AuditEntry.id.desc())
-

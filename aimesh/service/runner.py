@@ -213,12 +213,13 @@ class _EventWriter:
         self.runner = runner
         self.task_id = task_id
         self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        loop = asyncio.get_running_loop()
-        self.recorder = EventRecorder(
-            task_id, lambda event: loop.call_soon_threadsafe(self.queue.put_nowait, event)
-        )
-        self.actor = audit.Actor(tenant=None)
+        self.loop = asyncio.get_running_loop()
+        self.recorder = EventRecorder(task_id, self._put)
         self.drain = asyncio.create_task(self._drain())
+
+    def _put(self, event: Event) -> None:
+        """Queue an event from any thread (callbacks may run off the event loop)."""
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, event)
 
     def fail(self, status: str, kind: str, message: str, *, emit: bool = True) -> dict[str, Any]:
         """The outcome of a task that did not succeed; emits its ``error`` event."""
@@ -234,36 +235,51 @@ class _EventWriter:
     async def _drain(self) -> None:
         async with self.runner.sessions() as session:
             task = await session.get_one(Task, self.task_id)
-            self.actor = audit.Actor(task.tenant, task.key_id, task.user_id)
+        actor = audit.Actor(task.tenant, task.key_id, task.user_id)
         while (event := await self.queue.get()) is not None:
             await self.runner._append(event)
-            if call := _audited_call(event):
-                await audit.record(
-                    self.runner.sessions, self.actor, task_id=self.task_id, **call
-                )
+            for call in _audited_calls(event, task.network_id):
+                await audit.record(self.runner.sessions, actor, task_id=self.task_id, **call)
 
 
-def _audited_call(event: Event) -> dict[str, Any] | None:
-    """The audit entry for an agent, tool or model call event; None for other events."""
+def _audited_calls(event: Event, network_id: str) -> list[dict[str, Any]]:
+    """Audit entries for an agent, tool or model call event; [] for other events.
+
+    A model call through the provider chain gives one entry per provider attempt (the
+    failed ones too) with its latency; the answering one carries the cost (USD).
+    """
     status = event.data.get("status")
+    common = {"agent": event.agent, "network_id": network_id}
     if event.event == "agent" and status == "model_call":
-        cost = None if event.cost_usd is None else Decimal(event.cost_usd)
-        detail = {"model": event.model, "tokens": event.tokens, "agent": event.agent}
-        return {
-            "action": "model.call",
-            "resource_type": "model",
-            "resource_id": event.model,
-            "result": "success",
-            "cost_usd": cost,
-            "detail": detail,
-        }
+        attempts = event.data.get("attempts") or [{"model": event.model, "error": None}]
+        return [
+            {
+                "action": "model.call",
+                "resource_type": "model",
+                "resource_id": a["model"] if a["error"] else event.model,
+                "result": "error" if a["error"] else "success",
+                "cost_usd": None
+                if a["error"] or event.cost_usd is None
+                else Decimal(event.cost_usd),
+                "detail": {
+                    **common,
+                    "provider": a.get("provider"),
+                    "elapsed_s": a.get("elapsed_s"),
+                    "error": a["error"],
+                    "tokens": None if a["error"] else event.tokens,
+                },
+            }
+            for a in attempts
+        ]
     if event.event in ("agent", "tool") and status in ("finished", "error"):
         name = event.tool if event.event == "tool" else event.agent
-        return {
-            "action": f"{event.event}.call",
-            "resource_type": event.event,
-            "resource_id": name,
-            "result": "success" if status == "finished" else "error",
-            "detail": {"agent": event.agent, "elapsed_s": event.data.get("elapsed_s")},
-        }
-    return None
+        return [
+            {
+                "action": f"{event.event}.call",
+                "resource_type": event.event,
+                "resource_id": name,
+                "result": "success" if status == "finished" else "error",
+                "detail": {**common, "elapsed_s": event.data.get("elapsed_s")},
+            }
+        ]
+    return []

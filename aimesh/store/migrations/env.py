@@ -1,5 +1,8 @@
-"""Alembic environment: runs on the connection :meth:`aimesh.store.database.Database.migrate`
-passes in ``config.attributes["connection"]``."""
+"""Alembic environment.
+
+Runs on the connection that :meth:`aimesh.store.database.Database.migrate` passes in
+``config.attributes["connection"]``.
+"""
 
 from alembic import context
 

@@ -1,0 +1,55 @@
+"""FastAPI dependencies as ``Annotated`` aliases: services, sessions, callers by scope."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, HTTPException, Path, Request, Security, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aimesh.api.auth import AuditInfo, Principal, authenticate
+from aimesh.service.services import Services
+from aimesh.store.tables import Base
+
+R = TypeVar("R", bound=Base)
+
+
+def get_services(request: Request) -> Services:
+    """The process's open services (set by the app's lifespan)."""
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
+    """One database session per request; routes commit what they change."""
+    async with services.db.sessions() as session:
+        yield session
+
+
+def get_audit(request: Request) -> AuditInfo:
+    """This request's audit record, so a route can name the resource it created."""
+    return request.state.audit
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+IdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="Record id: 32 hex digits.")]
+AuditDep = Annotated[AuditInfo, Depends(get_audit)]
+Reader = Annotated[Principal, Security(authenticate, scopes=["read"])]
+Writer = Annotated[Principal, Security(authenticate, scopes=["write"])]
+Creator = Annotated[Principal, Security(authenticate, scopes=["create"])]
+Deleter = Annotated[Principal, Security(authenticate, scopes=["delete"])]
+Admin = Annotated[Principal, Security(authenticate, scopes=["admin"])]
+
+
+async def owned(session: AsyncSession, model: type[R], id_: str, caller: Principal) -> R:
+    """The caller's tenant's record ``id_``; 404 for a missing one or another tenant's.
+
+    Raises:
+        HTTPException: 404, worded the same whether the record is missing or not the caller's.
+    """
+    row = await session.get(model, id_)
+    if row is None or getattr(row, "tenant", None) != caller.tenant:
+        kind = model.__tablename__.removesuffix("s")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{kind} {id_} not found")
+    return row

@@ -1,0 +1,123 @@
+"""Streaming: submit-and-stream, a task's SSE events, and direct generation."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from aimesh.api.deps import (
+    AuditDep,
+    Creator,
+    IdPath,
+    Reader,
+    ServicesDep,
+    SessionDep,
+    Writer,
+    owned,
+)
+from aimesh.api.routes.tasks import submit
+from aimesh.api.schemas import GenerateCreate, TaskCreate
+from aimesh.api.sse import event_message, stream, task_events
+from aimesh.errors import AimeshError
+from aimesh.graphs.events import Event, EventRecorder
+from aimesh.store.tables import Network, Task
+
+router = APIRouter(tags=["stream"])
+LastEventId = Annotated[
+    int,
+    Header(alias="Last-Event-ID", ge=0, description="Resume after this event id (SSE)."),
+]
+SSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "Server-sent events."}
+}
+
+
+@router.post(
+    "/networks/{network_id}/tasks/stream", response_class=EventSourceResponse, responses=SSE
+)
+async def submit_and_stream(
+    network_id: IdPath,
+    body: TaskCreate,
+    caller: Creator,
+    session: SessionDep,
+    services: ServicesDep,
+    audit: AuditDep,
+) -> EventSourceResponse:
+    """Submit a task and stream its events (SSE) until ``complete`` or ``error``.
+
+    The task id is in every event; reconnect to ``/tasks/{task_id}/events`` with
+    ``Last-Event-ID`` to resume.
+    """
+    network = await owned(session, Network, network_id, caller)
+    task = await submit(session, services, caller, network, body)
+    audit.resource_id = task.id
+    return stream(task_events(services, task, 0))
+
+
+@router.get("/tasks/{task_id}/events", response_class=EventSourceResponse, responses=SSE)
+async def task_event_stream(
+    task_id: IdPath,
+    caller: Reader,
+    session: SessionDep,
+    services: ServicesDep,
+    last_event_id: LastEventId = 0,
+) -> EventSourceResponse:
+    """A task's events (SSE), from after ``Last-Event-ID``: no gap, no duplicate."""
+    task = await owned(session, Task, task_id, caller)
+    return stream(task_events(services, task, last_event_id))
+
+
+router.add_api_route(
+    "/tasks/{task_id}/stream",
+    task_event_stream,
+    methods=["GET"],
+    name="task_stream",
+    response_class=EventSourceResponse,
+    responses=SSE,
+    summary="A task's events (SSE); the same stream as /tasks/{task_id}/events",
+)
+
+
+@router.post("/generate/stream", response_class=EventSourceResponse, responses=SSE)
+async def generate_stream(
+    body: GenerateCreate, caller: Writer, services: ServicesDep
+) -> EventSourceResponse:
+    """Stream a model's answer to a prompt straight from the provider chain (SSE).
+
+    Events: ``started``, ``token`` ..., ``model_fallback`` when a provider fails before
+    its first token, ``agent`` with the model, tokens and cost (USD), then ``complete``
+    (or ``error``). Not stored: a dropped connection cannot resume.
+    """
+    return stream(_generate(services, body))
+
+
+async def _generate(services: ServicesDep, body: GenerateCreate) -> AsyncIterator[ServerSentEvent]:
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    recorder = EventRecorder(uuid.uuid4().hex, queue.put_nowait)
+    options = body.model_dump(include={"temperature", "max_tokens"}, exclude_none=True)
+    if body.model:
+        options["prefer"] = body.model
+    messages: list[BaseMessage] = [SystemMessage(body.system)] if body.system else []
+    messages.append(HumanMessage(body.prompt))
+
+    async def produce() -> None:
+        recorder.emit("started", data={"prompt_chars": len(body.prompt)})
+        try:
+            async for _ in services.model.astream(messages, {"callbacks": [recorder]}, **options):
+                pass
+            recorder.emit("complete")
+        except AimeshError as error:
+            recorder.emit("error", data={"type": type(error).__name__, "message": str(error)})
+        finally:
+            queue.put_nowait(None)
+
+    producer = asyncio.create_task(produce())
+    try:
+        while (event := await queue.get()) is not None:
+            yield event_message(event)
+    finally:
+        producer.cancel()

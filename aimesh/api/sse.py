@@ -1,0 +1,50 @@
+"""Server-sent events: a task's event log as an SSE stream, resumable with Last-Event-ID.
+
+Each SSE message carries the event's ``id`` (its position in the task's log), the event
+name as ``event`` and the whole event as JSON ``data``. The stream ends after ``complete``
+or ``error``; a silent stretch gets a heartbeat comment.
+"""
+
+import json
+from collections.abc import AsyncIterator
+
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from aimesh.graphs.events import Event
+from aimesh.service.runner import TERMINAL, is_last
+from aimesh.service.services import Services
+from aimesh.store.tables import Task
+
+
+def message(event_id: int, payload: str) -> ServerSentEvent:
+    """One SSE message for a stored event (payload: the event as JSON)."""
+    return ServerSentEvent(id=str(event_id), event=json.loads(payload)["event"], data=payload)
+
+
+def event_message(event: Event) -> ServerSentEvent:
+    """One SSE message for an event not stored in a log (direct generation)."""
+    return ServerSentEvent(id=str(event.id), event=event.event, data=event.model_dump_json())
+
+
+async def task_events(services: Services, task: Task, after: int) -> AsyncIterator[ServerSentEvent]:
+    """The task's events after id ``after``, live until the last one.
+
+    Args:
+        services: Open services (the event log).
+        task: The task, already checked to be the caller's.
+        after: Last event id the client has (``Last-Event-ID``); 0 for all.
+    """
+    if task.status in TERMINAL and await services.events.last_id(task.id) <= after:
+        return
+    heartbeat = services.settings.sse_heartbeat_s
+    async for item in services.events.follow(
+        task.id, after, heartbeat_s=heartbeat, is_last=is_last
+    ):
+        yield ServerSentEvent(comment="heartbeat") if item is None else message(*item)
+
+
+def stream(events: AsyncIterator[ServerSentEvent]) -> EventSourceResponse:
+    """The SSE response: no proxy buffering, no caching."""
+    return EventSourceResponse(
+        events, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}, ping=None
+    )

@@ -1,0 +1,107 @@
+"""Everything a serving process holds open: database, Redis, event log, checkpointer, runner.
+
+Opened once per process (the API's ``lifespan``), closed in reverse order; nothing here is
+created at import time.
+"""
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.graph.state import CompiledStateGraph
+from redis.asyncio import Redis
+
+from aimesh.config import Settings
+from aimesh.graphs.coordinator import build_coordinator
+from aimesh.ml.service import MLService
+from aimesh.service.mesh import specialists
+from aimesh.service.runner import TaskRunner
+from aimesh.store.database import Database
+from aimesh.store.eventlog import EventLog
+from aimesh.store.keys import server_secret
+from aimesh.store.redis import open_redis
+from aimesh.store.tables import Agent
+
+
+@dataclass
+class Services:
+    """The open services of one process.
+
+    Attributes:
+        settings: The settings they were opened with.
+        db: Durable records.
+        redis: Redis (server or embedded).
+        events: Task event log (Redis Streams).
+        checkpointer: LangGraph checkpointer (conversation threads), on the same database.
+        model: Chat model of every agent (the provider chain, or a test's scripted model).
+        ml: ML service of the tools.
+        secret: HMAC secret of API keys.
+        runner: Task queue and workers of this process.
+    """
+
+    settings: Settings
+    db: Database
+    redis: Redis
+    events: EventLog
+    checkpointer: Any
+    model: BaseChatModel
+    ml: MLService
+    secret: bytes
+    runner: TaskRunner
+
+
+@asynccontextmanager
+async def open_services(
+    settings: Settings, model: BaseChatModel | None = None
+) -> AsyncIterator[Services]:
+    """Open (and migrate) everything; close it all on exit.
+
+    Args:
+        settings: Where the database and Redis are, limits, workers.
+        model: Chat model for the agents; default: the provider chain (built lazily),
+            streaming so that answers reach SSE clients token by token.
+
+    Raises:
+        StorageError: The database or Redis cannot be reached, started or migrated.
+    """
+    if model is None:
+        from aimesh.llm.chain import ProviderChain
+
+        model = ProviderChain(streaming=True)
+    async with AsyncExitStack() as stack:
+        db = Database(settings.database)
+        stack.push_async_callback(db.close)
+        await db.migrate()
+        redis = await stack.enter_async_context(open_redis(settings.redis_url, settings.home_dir))
+        checkpointer = await stack.enter_async_context(db.checkpointer())
+        events = EventLog(redis)
+        ml = MLService(settings)
+        chat_model = model
+
+        def build_graph(agents: Sequence[Agent]) -> CompiledStateGraph[Any, Any, Any, Any]:
+            return build_coordinator(chat_model, checkpointer, specialists(agents))
+
+        runner = TaskRunner(
+            sessions=db.sessions,
+            events=events,
+            redis=redis,
+            build_graph=build_graph,
+            ml=ml,
+            workers=settings.task_workers,
+            max_repeats=settings.max_repeats,
+        )
+        await runner.start()
+        stack.push_async_callback(runner.stop)
+        yield Services(
+            settings=settings,
+            db=db,
+            redis=redis,
+            events=events,
+            checkpointer=checkpointer,
+            model=model,
+            ml=ml,
+            secret=server_secret(settings),
+            runner=runner,
+        )
