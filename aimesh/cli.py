@@ -1,4 +1,4 @@
-"""The ``aimesh`` command: ``ask``, ``train`` and ``eval``.
+"""The ``aimesh`` command: ``ask``, ``serve``, ``keys``, ``train`` and ``eval``.
 
 Errors print one clear line (or one JSON object with ``--json``) and exit with the error's
 code; a traceback is shown only with ``AIMESH_DEBUG=1``.
@@ -143,6 +143,102 @@ def eval_command(
         _emit_json({"models": [{k: row[k] for k in keys} for row in rows]})
     else:
         out.print(metrics_table("aimesh models", rows))
+
+
+keys_app = typer.Typer(help="API keys: the first admin key is created here, never by default.")
+app.add_typer(keys_app, name="keys")
+
+
+async def _create_key(
+    tenant: str, role: str, user: str, scopes: list[str] | None, expires_days: int | None
+) -> dict[str, Any]:
+    from datetime import timedelta
+
+    from aimesh.config import get_settings
+    from aimesh.store.database import Database
+    from aimesh.store.keys import create_key, server_secret
+    from aimesh.store.tables import utcnow
+
+    settings = get_settings()
+    db = Database(settings.database)
+    try:
+        await db.migrate()
+        async with db.sessions.begin() as session:
+            new = await create_key(
+                session,
+                server_secret(settings),
+                tenant=tenant,
+                user_id=user,
+                role=role,  # type: ignore[arg-type]
+                scopes=scopes,
+                expires_at=utcnow() + timedelta(days=expires_days) if expires_days else None,
+                name="created by aimesh keys create",
+            )
+        record = new.record
+        return {
+            "key_id": record.id,
+            "api_key": new.api_key,
+            "tenant": record.tenant,
+            "role": record.role,
+            "scopes": record.scopes,
+            "user_id": record.user_id,
+            "expires_at": record.expires_at,
+        }
+    finally:
+        await db.close()
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option(help="Tenant (MSP) the key belongs to.")],
+    role: Annotated[str, typer.Option(help="user, service or admin.")] = "user",
+    user: Annotated[str, typer.Option(help="User id recorded in the audit log.")] = "cli",
+    scope: Annotated[
+        list[str] | None, typer.Option(help="A scope (repeatable); default: all of the role's.")
+    ] = None,
+    expires_days: Annotated[int | None, typer.Option(min=1, help="Expire after N days.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Create an API key; its secret is printed this once and stored only as an HMAC."""
+    created = _run(
+        as_json, lambda: asyncio.run(_create_key(tenant, role, user, scope, expires_days))
+    )
+    if as_json:
+        _emit_json(created)
+    else:
+        out.print(f"key {created['key_id']} for tenant {created['tenant']} ({created['role']}):")
+        out.print(created["api_key"], highlight=False, soft_wrap=True)
+        err.print("store it now: it is not shown again")
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8080,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="API processes.")] = 1,
+) -> None:
+    """Serve the REST API (with SSE) under /api/mesh; docs at /api/mesh/docs."""
+    import uvicorn
+
+    from aimesh.config import get_settings
+    from aimesh.store.database import Database
+
+    async def migrate() -> None:
+        db = Database(get_settings().database)
+        try:
+            await db.migrate()
+        finally:
+            await db.close()
+
+    _run(False, lambda: asyncio.run(migrate()))
+    uvicorn.run(
+        "aimesh.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Scripted fake chat models: each role replies from its own script, and fails when it runs out."""
 
 import json
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -72,9 +73,13 @@ class ScriptedChatModel(BaseChatModel):
 
 
 class StreamingScriptedChatModel(ScriptedChatModel):
-    """A :class:`ScriptedChatModel` that streams each reply word by word (``token`` events)."""
+    """A :class:`ScriptedChatModel` that streams each reply word by word (``token`` events).
+
+    ``token_delay_s`` seconds pass before each word, so a stream stays live for a while.
+    """
 
     streaming: bool = True
+    token_delay_s: float = 0.0
 
     def _stream(
         self,
@@ -86,6 +91,7 @@ class StreamingScriptedChatModel(ScriptedChatModel):
         reply = self._generate(messages, stop, None, **kwargs).generations[0].message
         words = reply.text.split(" ") if reply.text else []
         for i, word in enumerate(words):
+            time.sleep(self.token_delay_s)
             text = word if i == 0 else f" {word}"
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
             if run_manager:

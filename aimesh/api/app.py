@@ -64,7 +64,9 @@ def create_app(settings: Settings | None = None, model: BaseChatModel | None = N
         redoc_url=None,
     )
     for module in ROUTERS:
-        app.include_router(module.router, prefix=PREFIX)
+        # Every route but health needs an API key; declare the errors they share once.
+        shared = errors.REQUEST_ERRORS if module is health else errors.ROUTE_ERRORS
+        app.include_router(module.router, prefix=PREFIX, responses=shared)
     errors.install(app)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

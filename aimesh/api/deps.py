@@ -3,7 +3,7 @@
 from collections.abc import AsyncIterator
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, HTTPException, Path, Request, Security, status
+from fastapi import Depends, HTTPException, Path, Query, Request, Security, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aimesh.api.auth import AuditInfo, Principal, authenticate
@@ -34,6 +34,8 @@ def get_audit(request: Request) -> AuditInfo:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 IdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="Record id: 32 hex digits.")]
+MAX_OFFSET = 1_000_000_000
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]
 AuditDep = Annotated[AuditInfo, Depends(get_audit)]
 Reader = Annotated[Principal, Security(authenticate, scopes=["read"])]
 Writer = Annotated[Principal, Security(authenticate, scopes=["write"])]

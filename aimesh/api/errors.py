@@ -1,13 +1,63 @@
-"""Error responses: a JSON body naming the field and what is allowed; never a stack trace."""
+"""Error responses: a JSON body naming the field and what is allowed; never a stack trace.
+
+The error statuses the routes share are declared here once, for the OpenAPI schema.
+"""
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.routing import Match, Route
 
 from aimesh.errors import AimeshError, InvalidInputError, StorageError
 
 logger = logging.getLogger(__name__)
+Responses = dict[int | str, dict[str, Any]]
+
+
+class ErrorPublic(BaseModel):
+    """An error: what was wrong and, where it helps, what is allowed."""
+
+    detail: str
+
+
+def _error(description: str, **headers: str) -> dict[str, Any]:
+    response: dict[str, Any] = {"model": ErrorPublic, "description": description}
+    if headers:
+        response["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        }
+    return response
+
+
+# Any request: the body-size limit and the stores (a store that is down answers 503).
+REQUEST_ERRORS: Responses = {
+    413: _error("Request body over the size limit (AIMESH_MAX_BODY_BYTES)."),
+    503: _error("A store (database, Redis) is unavailable; the message says which."),
+}
+# Routes that need an API key.
+AUTH_ERRORS: Responses = {
+    401: _error(
+        "Missing, unknown, revoked or expired API key.",
+        **{"WWW-Authenticate": "Bearer: send the key as X-API-Key or a bearer token."},
+    ),
+    403: _error("The key lacks the scope this route needs."),
+    429: _error(
+        "The key is over its rate limit.",
+        **{"Retry-After": "Seconds until the key may send again."},
+    ),
+}
+ROUTE_ERRORS: Responses = {**AUTH_ERRORS, **REQUEST_ERRORS}
+# Routes that address a record by id: unknown ids and other tenants' ids answer alike.
+NOT_FOUND: Responses = {404: _error("No such record in the caller's tenant.")}
+
+
+def conflict(description: str) -> Responses:
+    """A 409 response declaration, ``description`` saying when it happens."""
+    return {409: _error(description)}
 
 
 async def invalid_input(request: Request, exc: Exception) -> JSONResponse:
@@ -42,8 +92,24 @@ async def internal(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+    """405 whose ``Allow`` lists every method of the path (RFC 9110), not one route's."""
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                allowed |= route.methods
+    return JSONResponse(
+        {"detail": "Method Not Allowed"},
+        status.HTTP_405_METHOD_NOT_ALLOWED,
+        headers={"Allow": ", ".join(sorted(allowed))},
+    )
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
+    app.add_exception_handler(status.HTTP_405_METHOD_NOT_ALLOWED, method_not_allowed)
     app.add_exception_handler(InvalidInputError, invalid_input)
     app.add_exception_handler(StorageError, unavailable)
     app.add_exception_handler(AimeshError, failed)

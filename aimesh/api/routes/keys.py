@@ -5,7 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 from sqlalchemy import select
 
-from aimesh.api.deps import Admin, AuditDep, ServicesDep, SessionDep, owned
+from aimesh.api.deps import Admin, AuditDep, Offset, ServicesDep, SessionDep, owned
+from aimesh.api.errors import NOT_FOUND
 from aimesh.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, Page
 from aimesh.store.keys import create_key
 from aimesh.store.paging import page
@@ -44,7 +45,7 @@ async def list_api_keys(
     user_id: Annotated[str | None, Query(max_length=64)] = None,
     include_revoked: bool = False,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page[ApiKeyPublic]:
     """The tenant's keys (never their secrets), newest first."""
     query = select(ApiKey).where(ApiKey.tenant == caller.tenant)
@@ -57,7 +58,7 @@ async def list_api_keys(
     return Page(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
 async def revoke_api_key(key_id: KeyId, caller: Admin, session: SessionDep) -> Response:
     """Revoke a key at once (every process checks the database on each request)."""
     key = await owned(session, ApiKey, key_id, caller)

@@ -10,11 +10,13 @@ from aimesh.api.deps import (
     Creator,
     Deleter,
     IdPath,
+    Offset,
     Reader,
     ServicesDep,
     SessionDep,
     owned,
 )
+from aimesh.api.errors import NOT_FOUND
 from aimesh.api.schemas import NetworkCreate, NetworkPublic, Page
 from aimesh.errors import InvalidInputError
 from aimesh.service.mesh import check_tools, default_agents
@@ -56,7 +58,7 @@ async def list_networks(
     caller: Reader,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page[NetworkPublic]:
     """The caller's networks, newest first."""
     query = (
@@ -69,13 +71,13 @@ async def list_networks(
     return Page(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/{network_id}")
+@router.get("/{network_id}", responses=NOT_FOUND)
 async def get_network(network_id: IdPath, caller: Reader, session: SessionDep) -> NetworkPublic:
     """One network with its agents."""
     return NetworkPublic.model_validate(await owned(session, Network, network_id, caller))
 
 
-@router.delete("/{network_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{network_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
 async def delete_network(
     network_id: IdPath, caller: Deleter, session: SessionDep, services: ServicesDep
 ) -> Response:

@@ -15,13 +15,14 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from aimesh.api.deps import Reader, ServicesDep, SessionDep
+from aimesh.api.schemas import DateTime
 from aimesh.llm.providers import configured_providers
 from aimesh.service.audit import AuditQuery
 from aimesh.store.tables import AuditEntry
 
 router = APIRouter(prefix="/stats", tags=["stats"])
-Since = Annotated[datetime | None, Query(description="From this time (UTC), inclusive.")]
-Until = Annotated[datetime | None, Query(description="Up to this time (UTC), exclusive.")]
+Since = Annotated[DateTime | None, Query(description="From this time (UTC), inclusive.")]
+Until = Annotated[DateTime | None, Query(description="Up to this time (UTC), exclusive.")]
 SOURCE = "audit log of model calls made for tasks"
 
 

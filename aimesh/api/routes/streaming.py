@@ -19,6 +19,7 @@ from aimesh.api.deps import (
     Writer,
     owned,
 )
+from aimesh.api.errors import NOT_FOUND
 from aimesh.api.routes.tasks import submit
 from aimesh.api.schemas import GenerateCreate, TaskCreate
 from aimesh.api.sse import event_message, stream, task_events
@@ -34,10 +35,13 @@ LastEventId = Annotated[
 SSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "Server-sent events."}
 }
+SSE_OF_RECORD = {**SSE, **NOT_FOUND}
 
 
 @router.post(
-    "/networks/{network_id}/tasks/stream", response_class=EventSourceResponse, responses=SSE
+    "/networks/{network_id}/tasks/stream",
+    response_class=EventSourceResponse,
+    responses=SSE_OF_RECORD,
 )
 async def submit_and_stream(
     network_id: IdPath,
@@ -55,10 +59,10 @@ async def submit_and_stream(
     network = await owned(session, Network, network_id, caller)
     task = await submit(session, services, caller, network, body)
     audit.resource_id = task.id
-    return stream(task_events(services, task, 0))
+    return stream(task_events(services, task, 0), services.settings.sse_heartbeat_s)
 
 
-@router.get("/tasks/{task_id}/events", response_class=EventSourceResponse, responses=SSE)
+@router.get("/tasks/{task_id}/events", response_class=EventSourceResponse, responses=SSE_OF_RECORD)
 async def task_event_stream(
     task_id: IdPath,
     caller: Reader,
@@ -68,7 +72,7 @@ async def task_event_stream(
 ) -> EventSourceResponse:
     """A task's events (SSE), from after ``Last-Event-ID``: no gap, no duplicate."""
     task = await owned(session, Task, task_id, caller)
-    return stream(task_events(services, task, last_event_id))
+    return stream(task_events(services, task, last_event_id), services.settings.sse_heartbeat_s)
 
 
 router.add_api_route(
@@ -77,7 +81,7 @@ router.add_api_route(
     methods=["GET"],
     name="task_stream",
     response_class=EventSourceResponse,
-    responses=SSE,
+    responses=SSE_OF_RECORD,
     summary="A task's events (SSE); the same stream as /tasks/{task_id}/events",
 )
 
@@ -92,7 +96,7 @@ async def generate_stream(
     its first token, ``agent`` with the model, tokens and cost (USD), then ``complete``
     (or ``error``). Not stored: a dropped connection cannot resume.
     """
-    return stream(_generate(services, body))
+    return stream(_generate(services, body), services.settings.sse_heartbeat_s)
 
 
 async def _generate(services: ServicesDep, body: GenerateCreate) -> AsyncIterator[ServerSentEvent]:

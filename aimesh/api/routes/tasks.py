@@ -1,6 +1,5 @@
 """Tasks: submit, process (idempotent), read, list, cancel."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -11,19 +10,21 @@ from aimesh.api.deps import (
     AuditDep,
     Creator,
     IdPath,
+    Offset,
     Reader,
     ServicesDep,
     SessionDep,
     Writer,
     owned,
 )
-from aimesh.api.schemas import Page, TaskCreate, TaskPublic, TaskStatus
+from aimesh.api.errors import NOT_FOUND, conflict
+from aimesh.api.schemas import DateTime, Page, TaskCreate, TaskPublic, TaskStatus
 from aimesh.service.runner import TERMINAL
 from aimesh.service.services import Services
 from aimesh.store.paging import page
 from aimesh.store.tables import Network, Task, new_id
 
-router = APIRouter(prefix="/networks/{network_id}/tasks", tags=["task"])
+router = APIRouter(prefix="/networks/{network_id}/tasks", tags=["task"], responses=NOT_FOUND)
 
 
 async def submit(
@@ -85,10 +86,10 @@ async def list_tasks(
     caller: Reader,
     session: SessionDep,
     status_: Annotated[TaskStatus | None, Query(alias="status")] = None,
-    since: Annotated[datetime | None, Query(description="Created at or after (UTC).")] = None,
-    until: Annotated[datetime | None, Query(description="Created before (UTC).")] = None,
+    since: Annotated[DateTime | None, Query(description="Created at or after (UTC).")] = None,
+    until: Annotated[DateTime | None, Query(description="Created before (UTC).")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page[TaskPublic]:
     """The network's tasks, newest first, filtered by status and creation time."""
     await owned(session, Network, network_id, caller)
@@ -136,7 +137,11 @@ async def process_task(
     return TaskPublic.model_validate(task)
 
 
-@router.post("/{task_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{task_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=conflict("The task has already finished."),
+)
 async def cancel_task(
     network_id: IdPath, task_id: IdPath, caller: Writer, session: SessionDep, services: ServicesDep
 ) -> TaskPublic:

@@ -6,7 +6,17 @@ from fastapi import APIRouter, Query, status
 from langchain_core.messages import AIMessage, HumanMessage
 from sqlalchemy import select
 
-from aimesh.api.deps import AuditDep, Creator, IdPath, Reader, ServicesDep, SessionDep, owned
+from aimesh.api.deps import (
+    AuditDep,
+    Creator,
+    IdPath,
+    Offset,
+    Reader,
+    ServicesDep,
+    SessionDep,
+    owned,
+)
+from aimesh.api.errors import NOT_FOUND
 from aimesh.api.routes.tasks import submit
 from aimesh.api.schemas import (
     MessageCreate,
@@ -20,7 +30,7 @@ from aimesh.api.schemas import (
 from aimesh.store.paging import page
 from aimesh.store.tables import Network, Thread
 
-router = APIRouter(tags=["thread"])
+router = APIRouter(tags=["thread"], responses=NOT_FOUND)
 
 
 @router.post("/networks/{network_id}/threads", status_code=status.HTTP_201_CREATED)
@@ -44,7 +54,7 @@ async def list_threads(
     caller: Reader,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page[ThreadPublic]:
     """The network's conversations, newest first."""
     await owned(session, Network, network_id, caller)
