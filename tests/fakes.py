@@ -76,6 +76,7 @@ class StreamingScriptedChatModel(ScriptedChatModel):
     """A :class:`ScriptedChatModel` that streams each reply word by word (``token`` events).
 
     ``token_delay_s`` seconds pass before each word, so a stream stays live for a while.
+    Pass ``streaming=True`` explicitly: LangChain streams only when the field was set.
     """
 
     streaming: bool = True

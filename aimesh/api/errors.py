@@ -33,8 +33,9 @@ def _error(description: str, **headers: str) -> dict[str, Any]:
     return response
 
 
-# Any request: the body-size limit and the stores (a store that is down answers 503).
+# Any request: malformed ones, the body-size limit, the stores (503 when one is down).
 REQUEST_ERRORS: Responses = {
+    400: _error("Malformed request, e.g. a body that is not UTF-8."),
     413: _error("Request body over the size limit (AIMESH_MAX_BODY_BYTES)."),
     503: _error("A store (database, Redis) is unavailable; the message says which."),
 }

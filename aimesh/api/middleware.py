@@ -22,6 +22,8 @@ class AuditMiddleware:
 
     Records who (key, user, role), what (route name, resource type and id), when, from
     where (client IP) and the result (from the status code); failed authentications too.
+    The entry is written when the response starts, so a client that has its answer finds
+    its request in the log.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -32,30 +34,37 @@ class AuditMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 500
+        status, recorded = 500, False
+
+        async def record() -> None:
+            nonlocal recorded
+            info = scope.get("state", {}).get("audit")
+            if info is None or recorded:
+                return
+            recorded = True
+            await audit.record(
+                scope["app"].state.services.db.sessions,
+                info.actor,
+                info.action,
+                info.resource_type,
+                result=_result(status),
+                resource_id=info.resource_id,
+                client_ip=info.client_ip,
+                status_code=status,
+                detail={"method": scope["method"], "path": scope["path"]},
+            )
 
         async def send_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                await record()  # durable before the client has its answer
             await send(message)
 
         try:
             await self.app(scope, receive, send_status)
         finally:
-            info = scope.get("state", {}).get("audit")
-            if info is not None:
-                await audit.record(
-                    scope["app"].state.services.db.sessions,
-                    info.actor,
-                    info.action,
-                    info.resource_type,
-                    result=_result(status),
-                    resource_id=info.resource_id,
-                    client_ip=info.client_ip,
-                    status_code=status,
-                    detail={"method": scope["method"], "path": scope["path"]},
-                )
+            await record()  # no response started: an unhandled error (500)
 
 
 class BodyLimitMiddleware:
@@ -71,28 +80,39 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Check ``Content-Length`` first, then count the bytes as they arrive."""
+        """Check ``Content-Length``; without one (chunked), read the body up to the limit.
+
+        The server holds a request to its declared length. A chunked body is read here,
+        before the app, because FastAPI answers 400 to any error raised while it reads one.
+        """
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send)
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > self.max_bytes:
+                await self._refuse(send)
+                return
+            await self.app(scope, receive, send)
             return
+        messages: list[Message] = []
         received = 0
-
-        async def counted() -> Message:
-            nonlocal received
+        while True:
             message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
             received += len(message.get("body", b""))
             if received > self.max_bytes:
-                raise _TooLarge
-            return message
+                await self._refuse(send)
+                return
+            if not message.get("more_body", False):
+                break
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._refuse(send)
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
         body: dict[str, Any] = {"detail": f"request body over {self.max_bytes} bytes"}
@@ -104,7 +124,3 @@ class BodyLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": json.dumps(body).encode()})
-
-
-class _TooLarge(Exception):
-    """A streamed body passed the limit."""

@@ -17,15 +17,19 @@ from pydantic import (
     Field,
     StrictBool,
     StringConstraints,
+    WithJsonSchema,
 )
 
 from aimesh.store.keys import Role, Scope
+from aimesh.tools.registry import TOOLS
 
 T = TypeVar("T")
 RecordId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 AgentName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{2,39}$")]
+# Checked against the registry by the routes (an unknown tool: 422 naming the known ones).
+ToolName = Annotated[str, WithJsonSchema({"type": "string", "enum": sorted(TOOLS)})]
 MAX_CONTEXT_BYTES = 10_000
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 
@@ -40,6 +44,17 @@ def _rfc3339(value: Any) -> Any:
 
 
 DateTime = Annotated[datetime, BeforeValidator(_rfc3339)]
+
+
+def _json_number(value: Any) -> Any:
+    """Numbers only, as the schema says: not strings ("5"), not booleans (true)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number")
+    return value
+
+
+# After the bounds in ``Annotated[int, Field(ge=..), JsonNumber]``, else the schema loses them.
+JsonNumber = BeforeValidator(_json_number)
 
 
 def _small_json(value: dict[str, Any]) -> dict[str, Any]:
@@ -94,14 +109,14 @@ class AgentCreate(Strict):
     prompt: Annotated[str, StringConstraints(min_length=10, max_length=4000)] = Field(
         description="The agent's system prompt."
     )
-    tools: list[str] = Field(
+    tools: list[ToolName] = Field(
         min_length=1, max_length=8, description="Registered tools the agent may call."
     )
     model: ProviderPreference | None = Field(
         default=None, description="Provider tried first for this agent; the chain follows."
     )
-    temperature: float | None = Field(default=None, ge=0, le=2, strict=True)
-    max_tokens: int | None = Field(default=None, ge=16, le=8192, strict=True)
+    temperature: Annotated[float, Field(ge=0, le=2), JsonNumber] | None = None
+    max_tokens: Annotated[int, Field(ge=16, le=8192), JsonNumber] | None = None
 
 
 class AgentPublic(Public):
@@ -128,11 +143,11 @@ class NetworkCreate(Strict):
 
     name: Name
     description: Annotated[str, StringConstraints(max_length=1000)] = ""
-    max_iterations: int = Field(
-        default=6, ge=1, le=50, strict=True, description="Delegations per task."
+    max_iterations: Annotated[int, JsonNumber] = Field(
+        default=6, ge=1, le=50, description="Delegations per task."
     )
-    timeout_seconds: int = Field(
-        default=600, ge=1, le=86_400, strict=True, description="Per task, seconds."
+    timeout_seconds: Annotated[int, JsonNumber] = Field(
+        default=600, ge=1, le=86_400, description="Per task, seconds."
     )
     agents: list[AgentCreate] | None = Field(
         default=None, max_length=20, description="Custom specialists instead of the defaults."
@@ -168,7 +183,9 @@ class TaskCreate(Strict):
 
     task: Text
     context: ContextObject = Field(default_factory=dict)
-    priority: int = Field(default=0, ge=0, le=9, strict=True, description="Higher runs first.")
+    priority: Annotated[int, JsonNumber] = Field(
+        default=0, ge=0, le=9, description="Higher runs first."
+    )
     model_selection: ModelSelection | None = None
 
 
@@ -234,8 +251,8 @@ class GenerateCreate(Strict):
     model: ProviderPreference | None = Field(
         default=None, description="Provider tried first; the chain falls back from it."
     )
-    temperature: float | None = Field(default=None, ge=0, le=2, strict=True)
-    max_tokens: int | None = Field(default=None, ge=16, le=8192, strict=True)
+    temperature: Annotated[float, Field(ge=0, le=2), JsonNumber] | None = None
+    max_tokens: Annotated[int, Field(ge=16, le=8192), JsonNumber] | None = None
 
 
 # --- security ----------------------------------------------------------------------
@@ -290,7 +307,7 @@ class AuditEntryPublic(Public):
     detail: dict[str, Any]
 
 
-RetentionDays = Annotated[int, Field(ge=1, le=3650, strict=True)]
+RetentionDays = Annotated[int, Field(ge=1, le=3650), JsonNumber]
 
 
 class RetentionPolicyCreate(Strict):

@@ -29,6 +29,12 @@ SYSTEM = "system"
 """``user_id`` of entries written by aimesh itself (retention sweeps)."""
 
 
+def _fit(column: str, value: str | None) -> str | None:
+    """``value`` cut to the length of its column (a client's path can carry a longer id)."""
+    length = getattr(AuditEntry.__table__.c[column].type, "length", None)
+    return value[:length] if value and length else value
+
+
 async def record(
     sessions: async_sessionmaker[AsyncSession],
     actor: Actor,
@@ -65,9 +71,9 @@ async def record(
                 key_id=actor.key_id,
                 user_id=actor.user_id,
                 role=actor.role,
-                action=action,
-                resource_type=resource_type,
-                resource_id=resource_id,
+                action=_fit("action", action),
+                resource_type=_fit("resource_type", resource_type),
+                resource_id=_fit("resource_id", resource_id),
                 client_ip=client_ip,
                 result=result,
                 status_code=status_code,

@@ -217,8 +217,13 @@ class _EventWriter:
         self.recorder = EventRecorder(task_id, self._put)
         self.drain = asyncio.create_task(self._drain())
 
-    def _put(self, event: Event) -> None:
-        """Queue an event from any thread (callbacks may run off the event loop)."""
+    def _put(self, event: Event | None) -> None:
+        """Queue an event (None: the end) from any thread, in emission order.
+
+        Callbacks may run off the event loop, so every item goes through
+        ``call_soon_threadsafe``; the end marker too, or it would overtake events
+        scheduled just before it.
+        """
         self.loop.call_soon_threadsafe(self.queue.put_nowait, event)
 
     def fail(self, status: str, kind: str, message: str, *, emit: bool = True) -> dict[str, Any]:
@@ -229,7 +234,7 @@ class _EventWriter:
 
     async def close(self) -> None:
         """Wait until every event is written."""
-        self.queue.put_nowait(None)
+        self._put(None)
         await asyncio.shield(self.drain)
 
     async def _drain(self) -> None:

@@ -102,7 +102,7 @@ class EventLog:
         task_id: str,
         after: int = 0,
         *,
-        heartbeat_s: float = 15.0,
+        heartbeat_s: float = 2.0,
         is_last: Callable[[str], bool],
     ) -> AsyncIterator[tuple[int, str] | None]:
         """Yield every event after ``after`` (0: all) as it comes, until the last one.
@@ -113,7 +113,9 @@ class EventLog:
         Args:
             task_id: The task whose log to follow.
             after: Last event id already seen.
-            heartbeat_s: Seconds without an event after which ``None`` is yielded.
+            heartbeat_s: Seconds without an event after which ``None`` is yielded; keep it
+                below the client's socket timeout (redis-py 8 defaults to 5 s), since each
+                wait is one blocking XREAD.
             is_last: True for the payload that ends the log; the generator stops after it.
 
         Yields:

@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from aimesh.api.deps import (
     AuditDep,
@@ -92,7 +92,9 @@ async def delete_network(
     for task_id, task_status in tasks:
         if task_status in ("pending", "running"):
             await services.runner.cancel(task_id)
-    await session.delete(network)
+    # The database cascades to agents, threads and tasks (ON DELETE CASCADE); the ORM would
+    # instead null the network id of the agents it has loaded, which the schema refuses.
+    await session.execute(delete(Network).where(Network.id == network.id))
     await session.commit()
     await services.events.delete([task_id for task_id, _ in tasks])
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -58,7 +58,7 @@ async def service_settings(
 @pytest.fixture
 def model() -> StreamingScriptedChatModel:
     """The agents' model; tests that run tasks give it scripts."""
-    return StreamingScriptedChatModel(scripts={})
+    return StreamingScriptedChatModel(streaming=True, scripts={})
 
 
 @pytest.fixture

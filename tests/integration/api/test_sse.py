@@ -4,7 +4,6 @@ import contextlib
 import json
 import random
 
-import httpx
 from httpx_sse import aconnect_sse
 from langchain_core.messages import AIMessage
 
@@ -17,6 +16,7 @@ ANSWER_WORDS = 600
 def long_answer_model(delay_s: float) -> StreamingScriptedChatModel:
     answer = " ".join(["ranked"] * ANSWER_WORDS)
     return StreamingScriptedChatModel(
+        streaming=True,
         token_delay_s=delay_s,
         scripts={
             "ask_churn_analyst": [
@@ -26,6 +26,11 @@ def long_answer_model(delay_s: float) -> StreamingScriptedChatModel:
             "top_churn_risks": [calls(call("top_churn_risks", "t1", limit=3))],
         },
     )
+
+
+async def payloads(source) -> list[dict]:
+    """Every event's JSON data, heartbeat comments skipped."""
+    return [json.loads(sse.data) async for sse in source.aiter_sse() if sse.data]
 
 
 async def read_events(
@@ -91,7 +96,7 @@ async def test_reconnect_after_the_end_gets_nothing_more_and_closes(api, model):
         async with aconnect_sse(
             client, "POST", f"/networks/{network['id']}/tasks/stream", json={"task": "Who churns?"}
         ) as source:
-            events = [json.loads(sse.data) async for sse in source.aiter_sse()]
+            events = await payloads(source)
     assert events[0]["event"] == "started" and events[-1]["event"] == "complete"
     last = events[-1]["id"]
     assert await read_events(api, key, events[0]["task_id"], last, None) == ([], True)
@@ -118,7 +123,7 @@ async def test_generate_stream_sends_tokens_then_complete(api, model):
             client, "POST", "/generate/stream", json={"prompt": "Say hello", "temperature": 0.2}
         ) as source,
     ):
-        events = [json.loads(sse.data) async for sse in source.aiter_sse()]
+        events = await payloads(source)
     names = [e["event"] for e in events]
     assert names[0] == "started" and names[-1] == "complete"
     assert "".join(e["data"]["text"] for e in events if e["event"] == "token") == (
@@ -134,4 +139,3 @@ async def test_generate_stream_refuses_bad_input(api):
         for body in ({"prompt": ""}, {"prompt": "x", "temperature": 3}, {"prompt": "x", "k": 1}):
             r = await client.post("/generate/stream", json=body)
             assert r.status_code == 422, body
-    _ = httpx
