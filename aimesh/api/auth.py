@@ -12,7 +12,6 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from aimesh.api.ratelimit import retry_after
 from aimesh.service.audit import Actor
-from aimesh.store.keys import verify_key
 
 api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="An aimesh API key (amk_...)."
@@ -53,7 +52,7 @@ def _audit_info(request: Request) -> AuditInfo:
     info = AuditInfo(
         action=getattr(route, "name", request.url.path),
         resource_type=(getattr(route, "tags", None) or ["api"])[0],
-        resource_id=next(reversed(params.values()), None) if params else None,
+        resource_id=str(next(reversed(params.values())))[:64] if params else None,
         client_ip=request.client.host if request.client else None,
     )
     request.state.audit = info
@@ -83,13 +82,10 @@ async def authenticate(
     token = x_api_key or (credentials.credentials if credentials else None)
     if not token:
         raise _unauthorized("missing API key: send X-API-Key or Authorization: Bearer <key>")
-    async with services.db.sessions() as session:
-        record = await verify_key(session, services.secret, token)
+    record = await services.keys.verify(token)
     if record is None:
         raise _unauthorized("invalid, revoked or expired API key")
-    principal = Principal(
-        record.id, record.tenant, record.user_id, record.role, frozenset(record.scopes)
-    )
+    principal = Principal(record.key_id, record.tenant, record.user_id, record.role, record.scopes)
     info.actor = principal.actor
     wait = await request.app.state.rate_limit.hit(principal.key_id)
     if wait is not None:

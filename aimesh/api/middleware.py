@@ -5,8 +5,6 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aimesh.service import audit
-
 
 def _result(status: int) -> str:
     """An HTTP status as an audit result."""
@@ -42,8 +40,7 @@ class AuditMiddleware:
             if info is None or recorded:
                 return
             recorded = True
-            await audit.record(
-                scope["app"].state.services.db.sessions,
+            await scope["app"].state.services.audit.record(
                 info.actor,
                 info.action,
                 info.resource_type,

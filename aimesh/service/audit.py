@@ -4,6 +4,7 @@ Entries are only ever inserted (the migration adds a trigger refusing UPDATE); t
 retention sweeper is the one thing that deletes them, and it audits that deletion.
 """
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -35,53 +36,87 @@ def _fit(column: str, value: str | None) -> str | None:
     return value[:length] if value and length else value
 
 
-async def record(
-    sessions: async_sessionmaker[AsyncSession],
-    actor: Actor,
-    action: str,
-    resource_type: str,
-    *,
-    result: str,
-    resource_id: str | None = None,
-    client_ip: str | None = None,
-    status_code: int | None = None,
-    cost_usd: Decimal | None = None,
-    task_id: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """Append one entry in its own transaction.
+class AuditLog:
+    """Appends audit entries durably, with group commit.
+
+    Each :meth:`record` returns once its entry is committed; entries recorded while a
+    commit is running are written together in the next transaction, so concurrent
+    requests share commits instead of queueing for SQLite's single writer.
 
     Args:
         sessions: Session factory of the database.
-        actor: Who acted.
-        action: What was done, e.g. ``create_network``, ``model.call``.
-        resource_type: Kind of resource, e.g. ``network``, ``task``.
-        result: ``success``, ``denied``, ``not_found``, ``invalid``, ``error``.
-        resource_id: The resource's id, when there is one.
-        client_ip: Where the request came from.
-        status_code: HTTP status of the response, for requests.
-        cost_usd: What the action cost (model calls), USD; None when unknown or free.
-        task_id: The task the action was done for.
-        detail: Anything else worth keeping (JSON object).
     """
-    async with sessions.begin() as session:
-        session.add(
-            AuditEntry(
-                tenant=actor.tenant,
-                key_id=actor.key_id,
-                user_id=actor.user_id,
-                role=actor.role,
-                action=_fit("action", action),
-                resource_type=_fit("resource_type", resource_type),
-                resource_id=_fit("resource_id", resource_id),
-                client_ip=client_ip,
-                result=result,
-                status_code=status_code,
-                cost_usd=cost_usd,
-                task_id=task_id,
-                detail=detail or {},
-            )
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+        self._pending: list[tuple[AuditEntry, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(
+        self,
+        actor: Actor,
+        action: str,
+        resource_type: str,
+        *,
+        result: str,
+        resource_id: str | None = None,
+        client_ip: str | None = None,
+        status_code: int | None = None,
+        cost_usd: Decimal | None = None,
+        task_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one entry; returns when it is committed.
+
+        Args:
+            actor: Who acted.
+            action: What was done, e.g. ``create_network``, ``model.call``.
+            resource_type: Kind of resource, e.g. ``network``, ``task``.
+            result: ``success``, ``denied``, ``not_found``, ``invalid``, ``rate_limited``,
+                ``error``.
+            resource_id: The resource's id, when there is one.
+            client_ip: Where the request came from.
+            status_code: HTTP status of the response, for requests.
+            cost_usd: What the action cost (model calls), USD; None when unknown.
+            task_id: The task the action was done for.
+            detail: Anything else worth keeping (JSON object).
+
+        Raises:
+            SQLAlchemyError: The entry could not be written.
+        """
+        entry = AuditEntry(
+            tenant=actor.tenant,
+            key_id=actor.key_id,
+            user_id=actor.user_id,
+            role=actor.role,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            client_ip=client_ip,
+            result=result,
+            status_code=status_code,
+            cost_usd=cost_usd,
+            task_id=task_id,
+            detail=detail or {},
         )
+        committed = asyncio.get_running_loop().create_future()
+        self._pending.append((entry, committed))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        await committed
+
+    async def _write(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                async with self.sessions.begin() as session:
+                    session.add_all(entry for entry, _ in batch)
+            except Exception as exc:  # handed to every waiting caller
+                for _, committed in batch:
+                    committed.set_exception(exc)
+                continue
+            for _, committed in batch:
+                committed.set_result(None)
 
 
 @dataclass(frozen=True)

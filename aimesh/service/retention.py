@@ -71,8 +71,8 @@ async def sweep_tenant(services: Services, tenant: str, now: datetime | None = N
         if row is not None:
             row.last_sweep = report
     actor = audit.Actor(tenant, user_id=audit.SYSTEM, role="system")
-    await audit.record(
-        services.db.sessions, actor, "retention.sweep", "retention", result="success", detail=report
+    await services.audit.record(
+        actor, "retention.sweep", "retention", result="success", detail=report
     )
     return report
 

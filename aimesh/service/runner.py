@@ -49,6 +49,7 @@ class TaskRunner:
         redis: Redis connection (cancel requests travel on ``aimesh:cancel``).
         build_graph: Compiles the coordinator for a network's agent records.
         ml: The ML service the tools use.
+        audit: The audit log (agent, tool and model calls).
         workers: Tasks run at once.
         max_repeats: Loop guard: runs of one identical delegation per task.
     """
@@ -61,6 +62,7 @@ class TaskRunner:
         redis: Redis,
         build_graph: GraphBuilder,
         ml: MLService,
+        audit: audit.AuditLog,
         workers: int = 1,
         max_repeats: int = 1,
     ) -> None:
@@ -69,6 +71,7 @@ class TaskRunner:
         self.redis = redis
         self.build_graph = build_graph
         self.ml = ml
+        self.audit = audit
         self.max_repeats = max_repeats
         self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
         self._order = itertools.count()
@@ -244,7 +247,7 @@ class _EventWriter:
         while (event := await self.queue.get()) is not None:
             await self.runner._append(event)
             for call in _audited_calls(event, task.network_id):
-                await audit.record(self.runner.sessions, actor, task_id=self.task_id, **call)
+                await self.runner.audit.record(actor, task_id=self.task_id, **call)
 
 
 def _audited_calls(event: Event, network_id: str) -> list[dict[str, Any]]:

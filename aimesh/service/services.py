@@ -16,6 +16,8 @@ from redis.asyncio import Redis
 from aimesh.config import Settings
 from aimesh.graphs.coordinator import build_coordinator
 from aimesh.ml.service import MLService
+from aimesh.service.audit import AuditLog
+from aimesh.service.keycache import KeyCache
 from aimesh.service.mesh import specialists
 from aimesh.service.runner import TaskRunner
 from aimesh.store.database import Database
@@ -38,6 +40,8 @@ class Services:
         model: Chat model of every agent (the provider chain, or a test's scripted model).
         ml: ML service of the tools.
         secret: HMAC secret of API keys.
+        audit: The audit log (group commit).
+        keys: Verified API keys of this process, evicted on revocation in any process.
         runner: Task queue and workers of this process.
     """
 
@@ -49,6 +53,8 @@ class Services:
     model: BaseChatModel
     ml: MLService
     secret: bytes
+    audit: AuditLog
+    keys: KeyCache
     runner: TaskRunner
 
 
@@ -78,6 +84,9 @@ async def open_services(
         checkpointer = await stack.enter_async_context(db.checkpointer())
         events = EventLog(redis)
         ml = MLService(settings)
+        audit = AuditLog(db.sessions)
+        keys = KeyCache(db.sessions, server_secret(settings), redis)
+        await stack.enter_async_context(keys.listening())
         chat_model = model
 
         def build_graph(agents: Sequence[Agent]) -> CompiledStateGraph[Any, Any, Any, Any]:
@@ -89,6 +98,7 @@ async def open_services(
             redis=redis,
             build_graph=build_graph,
             ml=ml,
+            audit=audit,
             workers=settings.task_workers,
             max_repeats=settings.max_repeats,
         )
@@ -102,6 +112,8 @@ async def open_services(
             checkpointer=checkpointer,
             model=model,
             ml=ml,
-            secret=server_secret(settings),
+            secret=keys.secret,
+            audit=audit,
+            keys=keys,
             runner=runner,
         )

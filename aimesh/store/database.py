@@ -37,9 +37,11 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = make_url(url)
-        self.engine = create_async_engine(self.url, pool_pre_ping=True)
-        if self.is_sqlite:
+        if self.is_sqlite:  # a local file: no connection to go stale, no pre-ping
+            self.engine = create_async_engine(self.url)
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_async_engine(self.url, pool_pre_ping=True, pool_size=10)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property

@@ -59,10 +59,13 @@ async def list_api_keys(
 
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
-async def revoke_api_key(key_id: KeyId, caller: Admin, session: SessionDep) -> Response:
-    """Revoke a key at once (every process checks the database on each request)."""
+async def revoke_api_key(
+    key_id: KeyId, caller: Admin, session: SessionDep, services: ServicesDep
+) -> Response:
+    """Revoke a key: refused at once by every API process (its cache entry is evicted)."""
     key = await owned(session, ApiKey, key_id, caller)
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         await session.commit()
+    await services.keys.revoked(key.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
