@@ -32,7 +32,8 @@ def get_audit(request: Request) -> AuditInfo:
     return request.state.audit
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+"""Closed when the route function returns, before the response (and any stream) starts."""
 IdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="Record id: 32 hex digits.")]
 MAX_OFFSET = 1_000_000_000
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]

@@ -142,21 +142,21 @@ class TaskRunner:
     async def run(self, task_id: str) -> None:
         """Claim and run one task to its end; a task not ``pending`` is left alone."""
         async with self.sessions.begin() as session:
-            claimed = await session.execute(
+            task = await session.scalar(
                 update(Task)
                 .where(Task.id == task_id, Task.status == "pending")
                 .values(status="running", started_at=utcnow())
+                .returning(Task)
             )
-        if not claimed.rowcount:  # type: ignore[attr-defined]
+        if task is None:
             return
-        writer = _EventWriter(self, task_id)
+        writer = _EventWriter(self, task)
+        writer.recorder.emit("started", data={"task": task.task, "thread_id": task.thread_id})
         async with self.sessions() as session:
-            task = await session.get_one(Task, task_id)
             network = await session.get_one(Network, task.network_id)
             agents = (
                 await session.scalars(select(Agent).where(Agent.network_id == network.id))
             ).all()
-        writer.recorder.emit("started", data={"task": task.task, "thread_id": task.thread_id})
         outcome: dict[str, Any]
         try:
             async with asyncio.timeout(network.timeout_seconds):
@@ -212,12 +212,14 @@ def _succeeded(result: AskResult) -> dict[str, Any]:
 class _EventWriter:
     """Sends a task's events, in order, to the event log and its calls to the audit log."""
 
-    def __init__(self, runner: TaskRunner, task_id: str) -> None:
+    def __init__(self, runner: TaskRunner, task: Task) -> None:
         self.runner = runner
-        self.task_id = task_id
+        self.task_id = task.id
+        self.network_id = task.network_id
+        self.actor = audit.Actor(task.tenant, task.key_id, task.user_id)
         self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self.loop = asyncio.get_running_loop()
-        self.recorder = EventRecorder(task_id, self._put)
+        self.recorder = EventRecorder(task.id, self._put)
         self.drain = asyncio.create_task(self._drain())
 
     def _put(self, event: Event | None) -> None:
@@ -241,13 +243,10 @@ class _EventWriter:
         await asyncio.shield(self.drain)
 
     async def _drain(self) -> None:
-        async with self.runner.sessions() as session:
-            task = await session.get_one(Task, self.task_id)
-        actor = audit.Actor(task.tenant, task.key_id, task.user_id)
         while (event := await self.queue.get()) is not None:
             await self.runner._append(event)
-            for call in _audited_calls(event, task.network_id):
-                await self.runner.audit.record(actor, task_id=self.task_id, **call)
+            for call in _audited_calls(event, self.network_id):
+                await self.runner.audit.record(self.actor, task_id=self.task_id, **call)
 
 
 def _audited_calls(event: Event, network_id: str) -> list[dict[str, Any]]:

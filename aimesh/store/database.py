@@ -37,8 +37,12 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = make_url(url)
-        if self.is_sqlite:  # a local file: no connection to go stale, no pre-ping
-            self.engine = create_async_engine(self.url)
+        if self.is_sqlite:
+            # One connection, shared in turn: SQLite has a single writer, and several
+            # connections would wait for it in SQLite's sleeping busy handler (1-100 ms
+            # naps; seen as 70-400 ms to a task's first event). So no session may wait for
+            # another while it holds a transaction.
+            self.engine = create_async_engine(self.url, pool_size=1, max_overflow=0)
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_async_engine(self.url, pool_pre_ping=True, pool_size=10)

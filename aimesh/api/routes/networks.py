@@ -89,6 +89,7 @@ async def delete_network(
     tasks = (
         await session.execute(select(Task.id, Task.status).where(Task.network_id == network.id))
     ).all()
+    await session.commit()  # end the read: cancelling uses the database too
     for task_id, task_status in tasks:
         if task_status in ("pending", "running"):
             await services.runner.cancel(task_id)

@@ -30,7 +30,9 @@ from aimesh.store.tables import Network, Task
 router = APIRouter(tags=["stream"])
 LastEventId = Annotated[
     int,
-    Header(alias="Last-Event-ID", ge=0, description="Resume after this event id (SSE)."),
+    Header(
+        alias="Last-Event-ID", ge=0, le=2**63 - 1, description="Resume after this event id (SSE)."
+    ),
 ]
 SSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "Server-sent events."}

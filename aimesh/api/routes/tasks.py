@@ -153,6 +153,7 @@ async def cancel_task(
     task = await network_task(session, network_id, task_id, caller)
     if task.status in TERMINAL:
         raise HTTPException(status.HTTP_409_CONFLICT, f"task {task_id} already {task.status}")
+    await session.commit()  # end the read: cancelling uses the database too
     await services.runner.cancel(task.id)
     await session.refresh(task)
     return TaskPublic.model_validate(task)
