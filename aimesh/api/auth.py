@@ -52,7 +52,7 @@ def _audit_info(request: Request) -> AuditInfo:
     info = AuditInfo(
         action=getattr(route, "name", request.url.path),
         resource_type=(getattr(route, "tags", None) or ["api"])[0],
-        resource_id=str(next(reversed(params.values())))[:64] if params else None,
+        resource_id=str(next(reversed(params.values()))) if params else None,
         client_ip=request.client.host if request.client else None,
     )
     request.state.audit = info

@@ -32,7 +32,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from pydantic import PrivateAttr, SkipValidation
 
-from aimesh.config import get_settings
+from aimesh.config import Settings, get_settings
 from aimesh.errors import AllProvidersFailedError, NoProviderError, ProviderError
 from aimesh.llm.classify import is_provider_error
 from aimesh.llm.cost import price_source, price_usd
@@ -53,11 +53,14 @@ class ProviderChain(BaseChatModel):
 
     Attributes:
         providers: Explicit providers, tried in order (tests, custom chains).
+        settings: Settings the providers are built from when ``providers`` is None;
+            default: :func:`aimesh.config.get_settings`.
         streaming: Stream every call, so callbacks get each token (the API's ``token``
             events) even when the caller invokes rather than streams.
     """
 
     providers: SkipValidation[list[Provider] | None] = None
+    settings: SkipValidation[Settings | None] = None
     streaming: bool = False
 
     _resolved: list[Provider] | None = PrivateAttr(default=None)
@@ -97,7 +100,7 @@ class ProviderChain(BaseChatModel):
                 return self._resolved
             providers = self.providers
             if providers is None:
-                providers = build_providers(get_settings())
+                providers = build_providers(self.settings or get_settings())
             if not providers:
                 raise NoProviderError("ProviderChain was given an empty provider list")
             self._resolved = providers

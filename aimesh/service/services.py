@@ -75,7 +75,7 @@ async def open_services(
     if model is None:
         from aimesh.llm.chain import ProviderChain
 
-        model = ProviderChain(streaming=True)
+        model = ProviderChain(settings=settings, streaming=True)
     async with AsyncExitStack() as stack:
         db = Database(settings.database)
         stack.push_async_callback(db.close)

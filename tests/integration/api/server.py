@@ -37,10 +37,10 @@ class Running:
             )
         return new.api_key
 
-    def client(self, key: str | None = None, **kwargs) -> httpx.AsyncClient:
+    def client(self, key: str | None = None, timeout: float = 30) -> httpx.AsyncClient:
         """An HTTP client of the API, authenticated with ``key`` when given."""
         headers = {"X-API-Key": key} if key else {}
-        return httpx.AsyncClient(base_url=self.url + PREFIX, headers=headers, timeout=30, **kwargs)
+        return httpx.AsyncClient(base_url=self.url + PREFIX, headers=headers, timeout=timeout)
 
 
 @contextlib.asynccontextmanager
