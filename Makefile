@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python bench/local_model.py
 	$(BIN)/python bench/coordinator_routing.py
 	$(BIN)/python bench/ask_e2e.py
+	$(BIN)/python bench/api_service.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -9,7 +9,8 @@ measure the service, not a model. Rate limiting stays on, with a limit high enou
 trigger. The client is httpx in this process, on the same 2 cores.
 
 - first event: POST /networks/{id}/tasks/stream until the ``started`` event arrives, vs. a
-  hello-world GET route on the same server (64 task workers, so no task waits in the queue).
+  hello-world GET route on the same server (each task is cancelled afterwards, so none waits
+  in the queue for a worker).
 - submissions: POST /networks/{id}/tasks (auth + validate + persist + enqueue, 202) with 1
   and 50 concurrent clients (1 task worker: submitted tasks stay queued).
 
@@ -125,7 +126,11 @@ async def first_event(client: httpx.AsyncClient, network: str, n: int) -> dict[s
             async for line in r.aiter_lines():
                 if line == "event: started":
                     started_ms.append(1000 * (time.perf_counter() - t0))
+                if line.startswith("data:"):
+                    task = json.loads(line[5:])["task_id"]
                     break
+        # free the worker: the stand-in model never answers
+        await client.post(f"{PREFIX}/networks/{network}/tasks/{task}/cancel")
         t0 = time.perf_counter()
         (await client.get("/hello")).raise_for_status()
         hello_ms.append(1000 * (time.perf_counter() - t0))

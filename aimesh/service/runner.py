@@ -7,6 +7,7 @@ log. Cancelling reaches the process running the task through Redis pub/sub.
 """
 
 import asyncio
+import functools
 import itertools
 import json
 import logging
@@ -91,13 +92,17 @@ class TaskRunner:
                 self.enqueue(task_id, priority)
 
     async def stop(self) -> None:
-        """Cancel the running tasks (they end ``cancelled``) and stop the workers."""
-        for job in list(self._running.values()):
-            job.cancel()
-        await asyncio.gather(*self._running.values(), return_exceptions=True)
+        """Stop the workers, then cancel the running tasks (they end ``cancelled``).
+
+        Workers stop first: a worker whose task was cancelled would take the next one.
+        """
         for job in self._background:
             job.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        running = list(self._running.values())
+        for job in running:
+            job.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
     def enqueue(self, task_id: str, priority: int = 0) -> None:
         """Queue a task; a task already claimed elsewhere is skipped when its turn comes."""
@@ -131,13 +136,11 @@ class TaskRunner:
             _, _, task_id = await self._queue.get()
             job = asyncio.create_task(self.run(task_id))
             self._running[task_id] = job
-            try:
-                await asyncio.shield(job)
-            except asyncio.CancelledError:
-                if not job.done():  # the worker itself is stopping
-                    raise
-            finally:
-                self._running.pop(task_id, None)
+            job.add_done_callback(functools.partial(self._finished, task_id))
+            await asyncio.wait([job])  # a cancelled job ends here; a cancelled worker leaves it
+
+    def _finished(self, task_id: str, job: asyncio.Task[None]) -> None:
+        self._running.pop(task_id, None)
 
     async def run(self, task_id: str) -> None:
         """Claim and run one task to its end; a task not ``pending`` is left alone."""
