@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, model: BaseChatModel | None = N
         lifespan=lifespan,
         openapi_url=f"{PREFIX}/openapi.json",
         docs_url=f"{PREFIX}/docs",
+        swagger_ui_oauth2_redirect_url=f"{PREFIX}/docs/oauth2-redirect",
         redoc_url=None,
     )
     for module in ROUTERS:

@@ -5,6 +5,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Query, Request, Security, status
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.interfaces import ORMOption
 
 from aimesh.api.auth import AuditInfo, Principal, authenticate
 from aimesh.service.services import Services
@@ -45,13 +46,22 @@ Deleter = Annotated[Principal, Security(authenticate, scopes=["delete"])]
 Admin = Annotated[Principal, Security(authenticate, scopes=["admin"])]
 
 
-async def owned(session: AsyncSession, model: type[R], id_: str, caller: Principal) -> R:
+async def owned(
+    session: AsyncSession, model: type[R], id_: str, caller: Principal, *options: ORMOption
+) -> R:
     """The caller's tenant's record ``id_``; 404 for a missing one or another tenant's.
+
+    Args:
+        session: Database session.
+        model: Table class.
+        id_: Record id.
+        caller: Whose tenant the record must belong to.
+        *options: Loader options, e.g. ``selectinload(Network.agents)``.
 
     Raises:
         HTTPException: 404, worded the same whether the record is missing or not the caller's.
     """
-    row = await session.get(model, id_)
+    row = await session.get(model, id_, options=options)
     if row is None or getattr(row, "tenant", None) != caller.tenant:
         kind = model.__tablename__.removesuffix("s")
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{kind} {id_} not found")

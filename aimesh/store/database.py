@@ -42,7 +42,10 @@ class Database:
             # connections would wait for it in SQLite's sleeping busy handler (1-100 ms
             # naps; seen as 70-400 ms to a task's first event). So no session may wait for
             # another while it holds a transaction.
-            self.engine = create_async_engine(self.url, pool_size=1, max_overflow=0)
+            # Sessions end every transaction themselves: no extra rollback on return.
+            self.engine = create_async_engine(
+                self.url, pool_size=1, max_overflow=0, pool_reset_on_return=None
+            )
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_async_engine(self.url, pool_pre_ping=True, pool_size=10)

@@ -90,7 +90,7 @@ class Network(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(32))
     agents: Mapped[list["Agent"]] = relationship(
-        lazy="selectin", order_by="Agent.created_at, Agent.name", passive_deletes=True
+        lazy="raise", order_by="Agent.created_at, Agent.name", passive_deletes=True
     )
 
 

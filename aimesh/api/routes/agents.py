@@ -3,6 +3,7 @@
 from fastapi import APIRouter, HTTPException, Response, status
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from aimesh.api.deps import AuditDep, Creator, Deleter, IdPath, Reader, SessionDep, owned
 from aimesh.api.errors import NOT_FOUND, conflict
@@ -48,7 +49,7 @@ async def create_agent(
 @router.get("")
 async def list_agents(network_id: IdPath, caller: Reader, session: SessionDep) -> list[AgentPublic]:
     """The network's agents: the coordinator, built-in and custom specialists."""
-    network = await owned(session, Network, network_id, caller)
+    network = await owned(session, Network, network_id, caller, selectinload(Network.agents))
     return [AgentPublic.model_validate(a) for a in network.agents]
 
 

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import delete, select
+from sqlalchemy.orm import selectinload
 
 from aimesh.api.deps import (
     AuditDep,
@@ -24,6 +25,7 @@ from aimesh.store.paging import page
 from aimesh.store.tables import Agent, Network, Task, new_id
 
 router = APIRouter(prefix="/networks", tags=["network"])
+WITH_AGENTS = selectinload(Network.agents)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -63,6 +65,7 @@ async def list_networks(
     """The caller's networks, newest first."""
     query = (
         select(Network)
+        .options(WITH_AGENTS)
         .where(Network.tenant == caller.tenant)
         .order_by(Network.created_at.desc(), Network.id)
     )
@@ -74,7 +77,9 @@ async def list_networks(
 @router.get("/{network_id}", responses=NOT_FOUND)
 async def get_network(network_id: IdPath, caller: Reader, session: SessionDep) -> NetworkPublic:
     """One network with its agents."""
-    return NetworkPublic.model_validate(await owned(session, Network, network_id, caller))
+    return NetworkPublic.model_validate(
+        await owned(session, Network, network_id, caller, WITH_AGENTS)
+    )
 
 
 @router.delete("/{network_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
