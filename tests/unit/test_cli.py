@@ -93,3 +93,32 @@ def test_eval_lists_every_model_with_classifier_metrics():
         assert set(row) == {"model", "version", "dataset", "metrics"}
     classifiers = [r for r in payload["models"] if "roc_auc" in r["metrics"]]
     assert classifiers and all("average_precision" in r["metrics"] for r in classifiers)
+
+
+def test_keys_create_prints_the_key_once_and_stores_only_its_hmac(home):
+    import sqlite3
+
+    code, payload = run_json("keys", "create", "--tenant", "acme", "--role", "admin")
+    assert code == 0
+    assert set(payload) >= {"key_id", "api_key", "tenant", "role", "scopes"}
+    assert (payload["tenant"], payload["role"]) == ("acme", "admin")
+    assert payload["scopes"] == ["admin", "create", "delete", "read", "write"]
+    assert payload["api_key"].startswith(f"amk_{payload['key_id']}.")
+    with sqlite3.connect(home / "home" / "aimesh.sqlite") as db:
+        stored = db.execute("SELECT secret_hash FROM api_keys").fetchall()
+    assert len(stored) == 1 and len(stored[0][0]) == 64
+    assert payload["api_key"] not in stored[0][0]
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["--tenant", "acme", "--role", "root"], "role"),
+        (["--tenant", "bad tenant"], "tenant"),
+        (["--tenant", "acme", "--role", "user", "--scope", "admin"], "scopes"),
+    ],
+)
+def test_keys_create_refuses_bad_input_naming_the_field(args, field):
+    code, payload = run_json("keys", "create", *args)
+    assert code == 2
+    assert payload["error"]["message"].startswith(f"{field}:")
