@@ -160,15 +160,16 @@ class TaskRunner:
             agents = (
                 await session.scalars(select(Agent).where(Agent.network_id == network.id))
             ).all()
+        question = _question(task)
         outcome: dict[str, Any]
         try:
             async with asyncio.timeout(network.timeout_seconds):
                 result = await ask(
                     self.build_graph(agents),
-                    _question(task),
+                    question,
                     context=Context(self.ml, network.max_iterations, self.max_repeats),
                     thread_id=task.thread_id,
-                    max_chars=len(_question(task)),
+                    max_chars=len(question),
                     recorder=writer.recorder,
                 )
             outcome = _succeeded(result)

@@ -6,8 +6,10 @@ are measurements, not estimates.
 """
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from statistics import fmean
 from typing import Annotated, Any
 
@@ -16,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from aimesh.api.deps import Reader, ServicesDep, SessionDep
 from aimesh.api.schemas import DateTime
+from aimesh.llm.gguf import GGUF_NAME
 from aimesh.llm.providers import configured_providers
 from aimesh.service.audit import AuditQuery
 from aimesh.store.tables import AuditEntry
@@ -106,11 +109,21 @@ async def cost_stats(
     )
 
 
-def _by_model(entries: list[AuditEntry]) -> dict[str, list[AuditEntry]]:
+def _grouped(
+    entries: list[AuditEntry], key: Callable[[AuditEntry], str | None]
+) -> dict[str, list[AuditEntry]]:
     groups: dict[str, list[AuditEntry]] = defaultdict(list)
     for entry in entries:
-        groups[entry.resource_id or "unknown"].append(entry)
+        groups[key(entry) or "unknown"].append(entry)
     return groups
+
+
+def _model(entry: AuditEntry) -> str | None:
+    return entry.resource_id
+
+
+def _provider(entry: AuditEntry) -> str | None:
+    return entry.detail.get("provider")
 
 
 def _latency(entries: list[AuditEntry]) -> float | None:
@@ -124,7 +137,7 @@ async def usage_stats(
 ) -> UsageStats:
     """Model calls over the period: how many, how many failed, latency per model."""
     entries = await _model_calls(session, caller.tenant, since, until)
-    groups = _by_model(entries)
+    groups = _grouped(entries, _model)
     failed = sum(e.result != "success" for e in entries)
     latency = {model: _latency(rows) for model, rows in groups.items()}
     return UsageStats(
@@ -144,16 +157,12 @@ async def model_stats(
     """The chain's models in fallback order, whether configured, and their measured history."""
     settings = services.settings
     configured = set(configured_providers(settings))
-    groups = _by_model(await _model_calls(session, caller.tenant, None, None))
-    by_provider: dict[str, list[AuditEntry]] = defaultdict(list)
-    for rows in groups.values():
-        for entry in rows:
-            by_provider[entry.detail.get("provider") or "unknown"].append(entry)
+    by_provider = _grouped(await _model_calls(session, caller.tenant, None, None), _provider)
     models = {
         "anthropic": settings.anthropic_model,
         "openai": settings.openai_model,
         "google": settings.google_model,
-        "local": (settings.gguf_path.stem if settings.gguf_path else "qwen2.5-coder-1.5b"),
+        "local": (settings.gguf_path or Path(GGUF_NAME)).stem,  # as the local provider names it
     }
     out = []
     for position, provider in enumerate(settings.providers, start=1):
