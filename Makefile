@@ -34,7 +34,9 @@ lint: $(VENV)/.installed-test
 test: lint
 	$(BIN)/python -m pytest
 
+# bench/api_service.py drives its load with wrk (Debian package).
 bench: install
+	command -v wrk >/dev/null || apt-get install -y wrk
 	$(BIN)/python bench/ml_latency.py
 	$(BIN)/python bench/local_model.py
 	$(BIN)/python bench/coordinator_routing.py

@@ -1,7 +1,7 @@
 """What a specialist is, how one is built, and the report it returns to the coordinator."""
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain.agents import create_agent
@@ -125,7 +125,7 @@ class Specialist:
 
     name: str
     description: str
-    tools: tuple[BaseTool, ...]
+    tools: tuple[BaseTool, ...] = field(hash=False)  # tools compare equal, not hash
     prompt: str = ""
     instructions: str | None = None
     model_settings: tuple[tuple[str, Any], ...] = ()

@@ -14,8 +14,11 @@ from aimesh.store.tables import Base
 R = TypeVar("R", bound=Base)
 
 
-def get_services(request: Request) -> Services:
-    """The process's open services (set by the app's lifespan)."""
+async def get_services(request: Request) -> Services:
+    """The process's open services (set by the app's lifespan).
+
+    Async, as every dependency here: FastAPI runs a plain ``def`` in a thread pool.
+    """
     return request.app.state.services
 
 
@@ -28,7 +31,7 @@ async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_audit(request: Request) -> AuditInfo:
+async def get_audit(request: Request) -> AuditInfo:
     """This request's audit record, so a route can name the resource it created."""
     return request.state.audit
 

@@ -4,15 +4,16 @@ Entries are only ever inserted (the migration adds a trigger refusing UPDATE); t
 retention sweeper is the one thing that deletes them, and it audits that deletion.
 """
 
-import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Select, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from aimesh.store.batch import GroupCommit
 from aimesh.store.tables import AuditEntry
 
 
@@ -40,17 +41,15 @@ class AuditLog:
     """Appends audit entries durably, with group commit.
 
     Each :meth:`record` returns once its entry is committed; entries recorded while a
-    commit is running are written together in the next transaction, so concurrent
-    requests share commits instead of queueing for SQLite's single writer.
+    commit is running are written together in the next transaction
+    (:class:`~aimesh.store.batch.GroupCommit`).
 
     Args:
-        sessions: Session factory of the database.
+        engine: The database.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
-        self._pending: list[tuple[AuditEntry, asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._entries: GroupCommit[dict[str, Any], None] = GroupCommit(engine, _insert)
 
     async def record(
         self,
@@ -84,7 +83,7 @@ class AuditLog:
         Raises:
             SQLAlchemyError: The entry could not be written.
         """
-        entry = AuditEntry(
+        entry = dict(
             tenant=actor.tenant,
             key_id=actor.key_id,
             user_id=actor.user_id,
@@ -99,24 +98,12 @@ class AuditLog:
             task_id=task_id,
             detail=detail or {},
         )
-        committed = asyncio.get_running_loop().create_future()
-        self._pending.append((entry, committed))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
-        await committed
+        await self._entries.submit(entry)
 
-    async def _write(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                async with self.sessions.begin() as session:
-                    session.add_all(entry for entry, _ in batch)
-            except Exception as exc:  # handed to every waiting caller
-                for _, committed in batch:
-                    committed.set_exception(exc)
-                continue
-            for _, committed in batch:
-                committed.set_result(None)
+
+async def _insert(connection: AsyncConnection, entries: Sequence[dict[str, Any]]) -> list[None]:
+    await connection.execute(insert(AuditEntry), list(entries))
+    return [None] * len(entries)
 
 
 @dataclass(frozen=True)

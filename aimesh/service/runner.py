@@ -17,8 +17,8 @@ from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
 from redis.asyncio import Redis
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aimesh.context import Context
 from aimesh.errors import AimeshError
@@ -26,6 +26,8 @@ from aimesh.graphs.events import Event, EventRecorder
 from aimesh.graphs.run import AskResult, ask
 from aimesh.ml.service import MLService
 from aimesh.service import audit
+from aimesh.store.batch import GroupCommit
+from aimesh.store.database import Database
 from aimesh.store.eventlog import EventLog
 from aimesh.store.tables import Agent, Network, Task, utcnow
 
@@ -45,7 +47,7 @@ class TaskRunner:
     """The task queue and workers of one process.
 
     Args:
-        sessions: Session factory of the database.
+        db: The database of tasks and networks.
         events: The event log.
         redis: Redis connection (cancel requests travel on ``aimesh:cancel``).
         build_graph: Compiles the coordinator for a network's agent records.
@@ -58,7 +60,7 @@ class TaskRunner:
     def __init__(
         self,
         *,
-        sessions: async_sessionmaker[AsyncSession],
+        db: Database,
         events: EventLog,
         redis: Redis,
         build_graph: GraphBuilder,
@@ -67,7 +69,8 @@ class TaskRunner:
         workers: int = 1,
         max_repeats: int = 1,
     ) -> None:
-        self.sessions = sessions
+        self.sessions = db.sessions
+        self.engine = db.engine
         self.events = events
         self.redis = redis
         self.build_graph = build_graph
@@ -79,6 +82,9 @@ class TaskRunner:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._background: list[asyncio.Task[None]] = []
         self._workers = workers
+        self._inserts: GroupCommit[dict[str, Any], Task | None] = GroupCommit(
+            self.engine, _insert_owned
+        )
 
     async def start(self) -> None:
         """Start the workers and the cancel listener; queue the tasks still pending."""
@@ -103,6 +109,23 @@ class TaskRunner:
         for job in running:
             job.cancel()
         await asyncio.gather(*running, return_exceptions=True)
+
+    async def submit(self, task: dict[str, Any]) -> Task | None:
+        """Store a new task (``pending``) and queue it; None if its network is not its tenant's.
+
+        Concurrent submissions share transactions (group commit).
+
+        Args:
+            task: Column values of the task (``id``, ``tenant``, ``network_id``, ``task``,
+                ...); the table's defaults fill the rest.
+
+        Raises:
+            SQLAlchemyError: The task could not be written.
+        """
+        stored = await self._inserts.submit(task)
+        if stored is not None:
+            self.enqueue(stored.id, stored.priority)
+        return stored
 
     def enqueue(self, task_id: str, priority: int = 0) -> None:
         """Queue a task; a task already claimed elsewhere is skipped when its turn comes."""
@@ -144,15 +167,17 @@ class TaskRunner:
 
     async def run(self, task_id: str) -> None:
         """Claim and run one task to its end; a task not ``pending`` is left alone."""
-        async with self.sessions.begin() as session:
-            task = await session.scalar(
-                update(Task)
-                .where(Task.id == task_id, Task.status == "pending")
-                .values(status="running", started_at=utcnow())
-                .returning(Task)
-            )
-        if task is None:
+        claim = (
+            update(Task)
+            .where(Task.id == task_id, Task.status == "pending")
+            .values(status="running", started_at=utcnow())
+            .returning(*Task.__table__.c)
+        )
+        async with self.engine.begin() as connection:  # Core: ~1 ms less than a session
+            row = (await connection.execute(claim)).first()
+        if row is None:
             return
+        task = Task(**row._mapping)
         writer = _EventWriter(self, task)
         writer.recorder.emit("started", data={"task": task.task, "thread_id": task.thread_id})
         async with self.sessions() as session:
@@ -190,6 +215,22 @@ class TaskRunner:
 
     async def _append(self, event: Event) -> None:
         await self.events.append(event.task_id, event.id, event.model_dump_json())
+
+
+async def _insert_owned(
+    connection: AsyncConnection, tasks: Sequence[dict[str, Any]]
+) -> list[Task | None]:
+    """Insert the tasks whose network belongs to their tenant; each stored task or None."""
+    networks = select(Network.id, Network.tenant).where(
+        Network.id.in_({task["network_id"] for task in tasks})
+    )
+    owners: dict[str, str] = dict((await connection.execute(networks)).all())
+    accepted = [task for task in tasks if owners.get(task["network_id"]) == task["tenant"]]
+    stored: dict[str, Task] = {}
+    if accepted:
+        rows = await connection.execute(insert(Task).returning(*Task.__table__.c), accepted)
+        stored = {row.id: Task(**row._mapping) for row in rows}
+    return [stored.get(task["id"]) for task in tasks]
 
 
 def _question(task: Task) -> str:

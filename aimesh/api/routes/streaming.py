@@ -25,7 +25,7 @@ from aimesh.api.schemas import GenerateCreate, TaskCreate
 from aimesh.api.sse import event_message, stream, task_events
 from aimesh.errors import AimeshError
 from aimesh.graphs.events import Event, EventRecorder
-from aimesh.store.tables import Network, Task
+from aimesh.store.tables import Task
 
 router = APIRouter(tags=["stream"])
 LastEventId = Annotated[
@@ -49,7 +49,6 @@ async def submit_and_stream(
     network_id: IdPath,
     body: TaskCreate,
     caller: Creator,
-    session: SessionDep,
     services: ServicesDep,
     audit: AuditDep,
 ) -> EventSourceResponse:
@@ -58,8 +57,7 @@ async def submit_and_stream(
     The task id is in every event; reconnect to ``/tasks/{task_id}/events`` with
     ``Last-Event-ID`` to resume.
     """
-    network = await owned(session, Network, network_id, caller)
-    task = await submit(session, services, caller, network, body)
+    task = await submit(services, caller, network_id, body)
     audit.resource_id = task.id
     return stream(task_events(services, task, 0), services.settings.sse_heartbeat_s)
 

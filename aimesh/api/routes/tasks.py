@@ -28,39 +28,41 @@ router = APIRouter(prefix="/networks/{network_id}/tasks", tags=["task"], respons
 
 
 async def submit(
-    session: SessionDep,
     services: Services,
     caller: Principal,
-    network: Network,
+    network_id: str,
     body: TaskCreate,
     thread_id: str | None = None,
 ) -> Task:
     """Persist a task (``pending``) and queue it; returns the stored task.
 
     Args:
-        session: Database session.
         services: The process's services (its runner takes the task).
         caller: Who submits; the task belongs to their tenant.
-        network: The caller's network that runs it.
+        network_id: The caller's network that runs it.
         body: The validated request.
         thread_id: Conversation to continue; default: a new thread per task.
+
+    Raises:
+        HTTPException: 404 when the network is not the caller's.
     """
     task_id = new_id()
-    task = Task(
-        id=task_id,
-        tenant=caller.tenant,
-        network_id=network.id,
-        thread_id=thread_id or task_id,
-        task=body.task,
-        context=body.context,
-        priority=body.priority,
-        model_selection=body.model_selection.model_dump() if body.model_selection else None,
-        key_id=caller.key_id,
-        user_id=caller.user_id,
+    task = await services.runner.submit(
+        {
+            "id": task_id,
+            "tenant": caller.tenant,
+            "network_id": network_id,
+            "thread_id": thread_id or task_id,
+            "task": body.task,
+            "context": body.context,
+            "priority": body.priority,
+            "model_selection": body.model_selection.model_dump() if body.model_selection else None,
+            "key_id": caller.key_id,
+            "user_id": caller.user_id,
+        }
     )
-    session.add(task)
-    await session.commit()
-    services.runner.enqueue(task.id, task.priority)
+    if task is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"network {network_id} not found")
     return task
 
 
@@ -69,13 +71,11 @@ async def create_task(
     network_id: IdPath,
     body: TaskCreate,
     caller: Creator,
-    session: SessionDep,
     services: ServicesDep,
     audit: AuditDep,
 ) -> TaskPublic:
     """Submit a task; it is queued at once (202). Follow it at ``/tasks/{task_id}/events``."""
-    network = await owned(session, Network, network_id, caller)
-    task = await submit(session, services, caller, network, body)
+    task = await submit(services, caller, network_id, body)
     audit.resource_id = task.id
     return TaskPublic.model_validate(task)
 

@@ -88,9 +88,9 @@ async def post_message(
     Follow the answer at ``/tasks/{task_id}/events``; it joins the history when done.
     """
     thread = await owned(session, Thread, thread_id, caller)
-    network = await owned(session, Network, thread.network_id, caller)
+    await session.commit()  # end the read: the embedded database has one connection
     task_body = TaskCreate(task=body.content, context=body.context)
-    task = await submit(session, services, caller, network, task_body, thread_id=thread.id)
+    task = await submit(services, caller, thread.network_id, task_body, thread_id=thread.id)
     audit.resource_id = task.id
     return TaskPublic.model_validate(task)
 
