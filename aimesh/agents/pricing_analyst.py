@@ -11,4 +11,5 @@ PRICING_ANALYST = Specialist(
     ),
     tools=(recommend_price_tool,),
     prompt="pricing_analyst",
+    records="decision",
 )

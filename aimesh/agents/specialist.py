@@ -121,6 +121,8 @@ class Specialist:
         prompt: Name of its system prompt in ``aimesh/prompts``.
         instructions: The system prompt itself (custom agents); overrides ``prompt``.
         model_settings: Per-call model arguments (``temperature``, ``max_tokens``, ``prefer``).
+        records: The memory type its results are kept as: ``fact`` (model outputs) or
+            ``decision`` (recommendations).
     """
 
     name: str
@@ -129,6 +131,7 @@ class Specialist:
     prompt: str = ""
     instructions: str | None = None
     model_settings: tuple[tuple[str, Any], ...] = ()
+    records: Literal["fact", "decision"] = "fact"
 
     def build(self, model: BaseChatModel) -> CompiledStateGraph[Any, Any, Any, Any]:
         """Compile the agent: ``create_agent`` with this specialist's tools and prompt."""

@@ -19,6 +19,7 @@ from aimesh.api.routes import (
     audit,
     health,
     keys,
+    memory,
     networks,
     retention,
     stats,
@@ -31,7 +32,19 @@ from aimesh.service.retention import sweeping
 from aimesh.service.services import open_services
 
 PREFIX = "/api/mesh"
-ROUTERS = (networks, agents, tasks, threads, streaming, health, stats, keys, audit, retention)
+ROUTERS = (
+    networks,
+    agents,
+    tasks,
+    threads,
+    streaming,
+    memory,
+    health,
+    stats,
+    keys,
+    audit,
+    retention,
+)
 
 
 def create_app(settings: Settings | None = None, model: BaseChatModel | None = None) -> FastAPI:

@@ -311,12 +311,20 @@ RetentionDays = Annotated[int, Field(ge=1, le=3650), JsonNumber]
 
 
 class RetentionPolicyCreate(Strict):
-    """Days to keep each kind of data; a day count alone sets all four."""
+    """Days to keep each kind of data.
+
+    ``retention_days`` sets every kind, ``memory`` every memory type; a named field
+    overrides both. A memory item's days are its TTL, fixed when it is written.
+    """
 
     retention_days: RetentionDays | None = None
     tasks: RetentionDays | None = None
     events: RetentionDays | None = None
     memory: RetentionDays | None = None
+    memory_fact: RetentionDays | None = None
+    memory_context: RetentionDays | None = None
+    memory_decision: RetentionDays | None = None
+    memory_feedback: RetentionDays | None = None
     audit: RetentionDays | None = None
 
 
@@ -325,7 +333,49 @@ class RetentionPolicyPublic(BaseModel):
 
     tasks: int
     events: int
-    memory: int
+    memory_fact: int
+    memory_context: int
+    memory_decision: int
+    memory_feedback: int
     audit: int
     updated_at: datetime | None
     last_sweep: dict[str, Any] | None
+
+
+# --- memory --------------------------------------------------------------------------
+
+MemoryKind = Literal["fact", "context", "decision", "feedback"]
+
+
+class MemoryCreate(Strict):
+    """An item for the network's shared memory (e.g. feedback on an answer)."""
+
+    type: MemoryKind
+    content: Annotated[str, Field(min_length=1, max_length=4000)]
+    task_id: Annotated[
+        str | None, Field(pattern=r"^[0-9a-f]{32}$", description="The task it is about.")
+    ] = None
+    ttl_days: RetentionDays | None = Field(
+        default=None, description="Days to keep it; default: the retention policy's days."
+    )
+
+
+class MemoryPublic(BaseModel):
+    """A memory item; ``distance`` (cosine, 0-2) only on results of a text query."""
+
+    id: str
+    type: MemoryKind
+    content: str
+    source: dict[str, Any] = Field(description="kind (agent/tool/task/user), name, task_id")
+    network_id: str
+    created_at: datetime
+    expires_at: datetime
+    distance: float | None = None
+
+
+class MemoryList(BaseModel):
+    """Items newest first, or nearest in meaning first when ``query`` was given."""
+
+    items: list[MemoryPublic]
+    query: str | None
+    limit: int

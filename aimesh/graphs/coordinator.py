@@ -1,8 +1,9 @@
 """The coordinator: a tool-calling agent whose tools are the specialists.
 
-Graph: ``coordinator`` (the LLM decides which specialists to ask, in parallel if several)
--> ``delegate`` (runs them) -> ``coordinator`` ... until it answers; the answer must be
-grounded in the specialists' tool results.
+Graph: ``recall`` (shared memory relevant to the question, when the run has memory) ->
+``coordinator`` (the LLM decides which specialists to ask, in parallel if several) ->
+``delegate`` (runs them) -> ``coordinator`` ... until it answers; the answer must be
+grounded in the specialists' tool results (or in recalled memory).
 """
 
 from collections.abc import Sequence
@@ -26,7 +27,13 @@ from aimesh.graphs.delegation import delegation_tool
 from aimesh.graphs.grounding import ungrounded_numbers
 from aimesh.graphs.guards import check_delegations
 from aimesh.graphs.state import CoordinatorState, current_turn
+from aimesh.memory.run import render
 from aimesh.prompts import load_prompt
+
+MEMORY_HEADER = (
+    "Shared memory of this network recalled for this question (earlier findings, decisions "
+    "and user feedback; cite it as memory, not as a new result):"
+)
 
 
 def tool_sources(messages: list[AnyMessage]) -> list[str]:
@@ -61,22 +68,26 @@ class Coordinator:
     async def __call__(self, state: CoordinatorState, runtime: Runtime[Context]) -> dict:
         """Run one coordinator step; return the new message for the thread."""
         messages = state["messages"]
-        prompt = [SystemMessage(load_prompt("coordinator")), *messages]
+        memory = state.get("memory") or []
+        prompt = [SystemMessage(load_prompt("coordinator")), *memory_note(memory), *messages]
         must_delegate = isinstance(messages[-1], HumanMessage)
         choice = "any" if must_delegate else None
         reply = await self.model.bind_tools(self.tools, tool_choice=choice).ainvoke(prompt)
         if reply.tool_calls:
             check_delegations(messages, reply, runtime.context)
             return {"messages": [reply]}
-        return {"messages": [await self.grounded(prompt, reply)]}
+        return {"messages": [await self.grounded(prompt, reply, memory)]}
 
-    async def grounded(self, prompt: list[AnyMessage], reply: AIMessage) -> AIMessage:
+    async def grounded(
+        self, prompt: list[AnyMessage], reply: AIMessage, memory: Sequence[str] = ()
+    ) -> AIMessage:
         """Return ``reply`` if every number in it is grounded; else ask once for a rewrite.
 
-        If the rewrite still cites numbers found in no tool result, the answer is the
-        current question's tool results themselves, so no invented figure reaches the user.
+        Grounded means found in a question, a tool result or a recalled memory line. If the
+        rewrite still cites numbers found in none, the answer is the current question's
+        tool results themselves, so no invented figure reaches the user.
         """
-        sources = tool_sources(prompt)
+        sources = [*tool_sources(prompt), *memory]
         bad = ungrounded_numbers(reply.text, sources)
         if not bad:
             return reply
@@ -89,6 +100,23 @@ class Coordinator:
             return retry
         note = "I could not phrase an answer using only the models' figures; here they are:"
         return AIMessage(f"{note}\n\n{findings(prompt)}", response_metadata=retry.response_metadata)
+
+
+def memory_note(memory: Sequence[str]) -> list[SystemMessage]:
+    """The recalled memory as a system message for the coordinator; [] when there is none."""
+    if not memory:
+        return []
+    lines = "\n".join(f"- {line}" for line in memory)
+    return [SystemMessage(f"{MEMORY_HEADER}\n{lines}")]
+
+
+async def recall(state: CoordinatorState, runtime: Runtime[Context]) -> dict:
+    """The ``recall`` node: shared memory relevant to the new question, before delegating."""
+    memory = runtime.context.memory
+    question = state["messages"][-1]
+    if memory is None or not isinstance(question, HumanMessage):
+        return {"memory": []}
+    return {"memory": render(await memory.recall(question.text))}
 
 
 def route(state: CoordinatorState) -> str:
@@ -125,9 +153,11 @@ def build_coordinator(
     """
     tools = [delegation_tool(s, s.build(model)) for s in specialists]
     builder = StateGraph(CoordinatorState, context_schema=Context)
+    builder.add_node("recall", recall)
     builder.add_node("coordinator", Coordinator(model, tools))
     builder.add_node("delegate", ToolNode(tools, handle_tool_errors=delegation_error))
-    builder.add_edge(START, "coordinator")
+    builder.add_edge(START, "recall")
+    builder.add_edge("recall", "coordinator")
     builder.add_conditional_edges("coordinator", route, ["delegate", END])
     builder.add_edge("delegate", "coordinator")
     return builder.compile(checkpointer=checkpointer, name="coordinator")

@@ -88,9 +88,13 @@ def delegation_tool(
     """
 
     async def ask(request: Request, runtime: ToolRuntime[Context]) -> tuple[str, dict]:
-        prompt = specialist_prompt(runtime.state["messages"], specialist.name, request)
+        state = runtime.state
+        prompt = specialist_prompt(state["messages"], specialist.name, request)
+        if state.get("memory"):
+            prompt = "\n".join(["Shared memory (recalled):", *state["memory"], "", prompt])
         out = await agent.ainvoke({"messages": [HumanMessage(prompt)]}, context=runtime.context)
         report = SpecialistReport.from_messages(specialist.name, request, out["messages"])
+        await remember(report, specialist, runtime.context)
         return report.render(), report.model_dump(mode="json")
 
     return StructuredTool.from_function(
@@ -100,6 +104,20 @@ def delegation_tool(
         response_format="content_and_artifact",
         metadata={DELEGATE_KEY: specialist.name},
     )
+
+
+async def remember(report: SpecialistReport, specialist: Specialist, context: Context) -> None:
+    """Write each successful tool result to shared memory, as the specialist's kind of item.
+
+    Pricing recommendations are decisions; churn scores and anomalies are facts
+    (:attr:`Specialist.records`).
+    """
+    if context.memory is None:
+        return
+    for call in report.tool_calls:
+        if call.status == "success":
+            text = f"{report.request} -> {call.tool}: {call.content}"
+            await context.memory.record(specialist.records, text, specialist.name)
 
 
 def delegations(message: AIMessage) -> list[tuple[str, str]]:

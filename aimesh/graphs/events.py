@@ -1,7 +1,7 @@
 """The ordered event log of one run, built from LangChain callbacks.
 
 Event names follow DESIGN.md: ``started``, ``agent``, ``tool``, ``token``,
-``model_fallback``, ``result``, ``complete``, ``error``. Every event has a monotonically
+``model_fallback``, ``memory``, ``result``, ``complete``, ``error``. Every event has a monotonically
 increasing ``id`` and the task id; the agent, tool, model, tokens and cost where they apply.
 """
 
@@ -17,7 +17,15 @@ from langchain_core.outputs import LLMResult
 from pydantic import BaseModel, Field
 
 EventName = Literal[
-    "started", "agent", "tool", "token", "model_fallback", "result", "complete", "error"
+    "started",
+    "agent",
+    "tool",
+    "token",
+    "model_fallback",
+    "memory",
+    "result",
+    "complete",
+    "error",
 ]
 COORDINATOR = "coordinator"
 DELEGATE_KEY = "aimesh_delegate_to"
@@ -188,6 +196,13 @@ class EventRecorder(BaseCallbackHandler):
             )
 
     def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        """Emit ``model_fallback`` when the provider chain moves to the next provider."""
+        """Emit ``model_fallback`` (the provider chain moved on) and ``memory`` (a read or write).
+
+        A ``memory`` event names the agent that read or wrote (``data["agent"]``) when the
+        data says so, else the agent whose run dispatched it.
+        """
+        agent = self._agent.get(run_id, COORDINATOR)
         if name == "model_fallback":
-            self.emit("model_fallback", agent=self._agent.get(run_id, COORDINATOR), data=data)
+            self.emit("model_fallback", agent=agent, data=data)
+        elif name == "memory":
+            self.emit("memory", agent=data.get("agent") or agent, data=data)

@@ -1,6 +1,6 @@
 """State of a coordinator thread: its messages, kept by the checkpointer across questions."""
 
-from typing import Annotated
+from typing import Annotated, NotRequired
 
 from langchain_core.messages import AnyMessage, HumanMessage
 from langgraph.graph.message import add_messages
@@ -8,9 +8,13 @@ from typing_extensions import TypedDict
 
 
 class CoordinatorState(TypedDict):
-    """A conversation thread: questions, delegations, specialist reports and answers."""
+    """A conversation thread: questions, delegations, specialist reports and answers.
+
+    ``memory`` holds the lines recalled from shared memory for the current question.
+    """
 
     messages: Annotated[list[AnyMessage], add_messages]
+    memory: NotRequired[list[str]]
 
 
 def current_turn(messages: list[AnyMessage]) -> list[AnyMessage]:

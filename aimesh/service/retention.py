@@ -1,8 +1,9 @@
 """Retention: days to keep each kind of data, per tenant, and the sweeper that enforces them.
 
-The sweeper deletes finished tasks, their event logs and audit entries past their age, and
-audits each sweep with what it removed. Memory items have a policy here already; their
-store arrives with the shared-memory work and is swept from then on.
+The sweeper deletes finished tasks, their event logs and audit entries past their age,
+and memory items past their TTL from the semantic index (Redis expires them itself), and
+audits each sweep with what it removed. A memory item's TTL is fixed when it is written,
+from the policy then in force.
 """
 
 import asyncio
@@ -15,21 +16,29 @@ from typing import Any
 from sqlalchemy import delete, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aimesh.memory.items import DEFAULT_TTL_DAYS, MEMORY_TYPES
 from aimesh.service import audit
 from aimesh.service.runner import TERMINAL
 from aimesh.service.services import Services
-from aimesh.store.tables import AuditEntry, RetentionPolicy, Task, utcnow
+from aimesh.store.tables import AuditEntry, Network, RetentionPolicy, Task, utcnow
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DAYS = {"tasks": 90, "events": 30, "memory": 30, "audit": 365}
-"""Days kept when a tenant has set no policy."""
+DEFAULT_DAYS = {
+    "tasks": 90,
+    "events": 30,
+    **{f"memory_{kind}": days for kind, days in DEFAULT_TTL_DAYS.items()},
+    "audit": 365,
+}
+"""Days kept when a tenant has set no policy; memory items per type (``memory_fact`` ...)."""
+MEMORY_KEYS = tuple(f"memory_{kind}" for kind in MEMORY_TYPES)
 
 
 async def policy_days(session: AsyncSession, tenant: str) -> dict[str, int]:
     """The tenant's days per data type (defaults where unset)."""
     row = await session.get(RetentionPolicy, tenant)
-    return {**DEFAULT_DAYS, **(row.days if row else {})}
+    stored = row.days if row else {}
+    return {name: int(stored.get(name, days)) for name, days in DEFAULT_DAYS.items()}
 
 
 async def _finished_before(session: AsyncSession, tenant: str, cutoff: datetime) -> list[str]:
@@ -44,7 +53,8 @@ async def sweep_tenant(services: Services, tenant: str, now: datetime | None = N
 
     Returns:
         ``{"at": ISO time, "days": policy, "removed": {"tasks": n, "events": n,
-        "memory": 0, "audit": n}}``; ``events`` counts task event logs.
+        "memory": n, "audit": n}}``; ``events`` counts task event logs, ``memory`` expired
+        items removed from the semantic index.
     """
     now = now or utcnow()
     async with services.db.sessions.begin() as session:
@@ -57,13 +67,15 @@ async def sweep_tenant(services: Services, tenant: str, now: datetime | None = N
             delete(AuditEntry).where(AuditEntry.tenant == tenant, AuditEntry.at < audit_cutoff)
         )
         logs = await services.events.delete(sorted(set(old_tasks) | set(old_logs)))
+        semantic = await services.memory.semantic()
+        memory = await semantic.purge_expired(tenant, now.timestamp())
         report: dict[str, Any] = {
             "at": now.isoformat(),
             "days": days,
             "removed": {
                 "tasks": len(old_tasks),
                 "events": logs,
-                "memory": 0,
+                "memory": memory,
                 "audit": removed_audit.rowcount,  # type: ignore[attr-defined]
             },
         }
@@ -78,11 +90,12 @@ async def sweep_tenant(services: Services, tenant: str, now: datetime | None = N
 
 
 async def sweep(services: Services, now: datetime | None = None) -> dict[str, dict]:
-    """Sweep every tenant that has tasks, audit entries or a policy; reports by tenant."""
+    """Sweep every tenant with networks, tasks, audit entries or a policy; reports by tenant."""
     async with services.db.sessions() as session:
         tenants = await session.scalars(
             union(
                 select(Task.tenant),
+                select(Network.tenant),
                 select(AuditEntry.tenant).where(AuditEntry.tenant.is_not(None)),
                 select(RetentionPolicy.tenant),
             )

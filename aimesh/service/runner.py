@@ -24,12 +24,15 @@ from aimesh.context import Context
 from aimesh.errors import AimeshError
 from aimesh.graphs.events import Event, EventRecorder
 from aimesh.graphs.run import AskResult, ask
+from aimesh.memory.items import Scope
+from aimesh.memory.run import RunMemory
+from aimesh.memory.shared import SharedMemory
 from aimesh.ml.service import MLService
 from aimesh.service import audit
 from aimesh.store.batch import GroupCommit
 from aimesh.store.database import Database
 from aimesh.store.eventlog import EventLog
-from aimesh.store.tables import Agent, Network, Task, utcnow
+from aimesh.store.tables import Agent, Network, RetentionPolicy, Task, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +56,7 @@ class TaskRunner:
         build_graph: Compiles the coordinator for a network's agent records.
         ml: The ML service the tools use.
         audit: The audit log (agent, tool and model calls).
+        memory: Shared memory; each run reads and writes its network's.
         workers: Tasks run at once.
         max_repeats: Loop guard: runs of one identical delegation per task.
     """
@@ -66,6 +70,7 @@ class TaskRunner:
         build_graph: GraphBuilder,
         ml: MLService,
         audit: audit.AuditLog,
+        memory: SharedMemory,
         workers: int = 1,
         max_repeats: int = 1,
     ) -> None:
@@ -76,6 +81,7 @@ class TaskRunner:
         self.build_graph = build_graph
         self.ml = ml
         self.audit = audit
+        self.memory = memory
         self.max_repeats = max_repeats
         self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
         self._order = itertools.count()
@@ -185,6 +191,13 @@ class TaskRunner:
             agents = (
                 await session.scalars(select(Agent).where(Agent.network_id == network.id))
             ).all()
+            policy = await session.get(RetentionPolicy, task.tenant)
+        memory = RunMemory(
+            self.memory,
+            Scope(task.tenant, task.network_id),
+            policy=policy.days if policy else {},
+            task_id=task.id,
+        )
         question = _question(task)
         outcome: dict[str, Any]
         try:
@@ -192,7 +205,7 @@ class TaskRunner:
                 result = await ask(
                     self.build_graph(agents),
                     question,
-                    context=Context(self.ml, network.max_iterations, self.max_repeats),
+                    context=Context(self.ml, network.max_iterations, self.max_repeats, memory),
                     thread_id=task.thread_id,
                     max_chars=len(question),
                     recorder=writer.recorder,

@@ -17,6 +17,9 @@ from redis.asyncio import Redis
 from aimesh.agents.specialist import Specialist
 from aimesh.config import Settings
 from aimesh.graphs.coordinator import build_coordinator
+from aimesh.memory.redis_store import RedisMemory
+from aimesh.memory.semantic import SemanticMemory, open_chroma
+from aimesh.memory.shared import SharedMemory
 from aimesh.ml.service import MLService
 from aimesh.service.audit import AuditLog
 from aimesh.service.keycache import KeyCache
@@ -47,6 +50,7 @@ class Services:
         secret: HMAC secret of API keys.
         audit: The audit log (group commit).
         keys: Verified API keys of this process, evicted on revocation in any process.
+        memory: Shared memory of the networks (Redis items, Chroma recall).
         runner: Task queue and workers of this process.
     """
 
@@ -60,7 +64,19 @@ class Services:
     secret: bytes
     audit: AuditLog
     keys: KeyCache
+    memory: SharedMemory
     runner: TaskRunner
+
+
+def open_semantic(settings: Settings) -> SemanticMemory:
+    """The semantic index: Chroma at ``AIMESH_CHROMA_URL``, else embedded in the data directory.
+
+    Loads the embedding model (seconds); :class:`SharedMemory` calls it on first use.
+    """
+    from aimesh.memory.embeddings import embedding_function
+
+    client = open_chroma(settings.chroma_url, str(settings.home_dir / "chroma"))
+    return SemanticMemory(client, embedding_function())
 
 
 @asynccontextmanager
@@ -88,6 +104,7 @@ async def open_services(
         redis = await stack.enter_async_context(open_redis(settings.redis_url, settings.home_dir))
         checkpointer = await stack.enter_async_context(db.checkpointer())
         events = EventLog(redis)
+        memory = SharedMemory(RedisMemory(redis), functools.partial(open_semantic, settings))
         ml = MLService(settings)
         audit = AuditLog(db.engine)
         keys = KeyCache(db.sessions, server_secret(settings), redis)
@@ -109,6 +126,7 @@ async def open_services(
             build_graph=build_graph,
             ml=ml,
             audit=audit,
+            memory=memory,
             workers=settings.task_workers,
             max_repeats=settings.max_repeats,
         )
@@ -125,5 +143,6 @@ async def open_services(
             secret=keys.secret,
             audit=audit,
             keys=keys,
+            memory=memory,
             runner=runner,
         )

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from aimesh.api.deps import Admin, ServicesDep, SessionDep
 from aimesh.api.schemas import RetentionPolicyCreate, RetentionPolicyPublic
-from aimesh.service.retention import DEFAULT_DAYS, policy_days, sweep_tenant
+from aimesh.service.retention import DEFAULT_DAYS, MEMORY_KEYS, policy_days, sweep_tenant
 from aimesh.store.tables import RetentionPolicy, utcnow
 
 router = APIRouter(prefix="/security/retention-policy", tags=["retention"])
@@ -29,10 +29,14 @@ async def get_retention_policy(caller: Admin, session: SessionDep) -> RetentionP
 async def set_retention_policy(
     body: RetentionPolicyCreate, caller: Admin, session: SessionDep
 ) -> RetentionPolicyPublic:
-    """Set days per data type; ``retention_days`` sets all four, named types override it."""
+    """Set days per data type; named types override ``retention_days`` and ``memory``.
+
+    ``retention_days`` sets every type, ``memory`` every memory type.
+    """
     base = {name: body.retention_days for name in DEFAULT_DAYS} if body.retention_days else {}
-    named = body.model_dump(exclude={"retention_days"}, exclude_none=True)
-    days = {**await policy_days(session, caller.tenant), **base, **named}
+    memory = {name: body.memory for name in MEMORY_KEYS} if body.memory else {}
+    named = body.model_dump(exclude={"retention_days", "memory"}, exclude_none=True)
+    days = {**await policy_days(session, caller.tenant), **base, **memory, **named}
     row = await session.get(RetentionPolicy, caller.tenant)
     if row is None:
         row = RetentionPolicy(tenant=caller.tenant, days=days)

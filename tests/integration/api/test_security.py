@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from aimesh.api.app import PREFIX
 from aimesh.config import Settings
+from aimesh.memory.items import Scope, Source
 from aimesh.store.tables import ApiKey, AuditEntry, Task, new_id, utcnow
 from tests.fakes import StreamingScriptedChatModel
 from tests.integration.api.conftest import REDIS, api_settings
@@ -541,13 +542,21 @@ async def test_retention_policy_days(api: Running) -> None:
     async with api.client(key) as client:
         r = await client.get("/security/retention-policy")
         assert r.status_code == 200
-        days = {k: r.json()[k] for k in ("tasks", "events", "memory", "audit")}
-        assert days == {"tasks": 90, "events": 30, "memory": 30, "audit": 365}
+        days = {k: v for k, v in r.json().items() if k not in ("updated_at", "last_sweep")}
+        assert days == {
+            "tasks": 90,
+            "events": 30,
+            "memory_fact": 90,
+            "memory_context": 30,
+            "memory_decision": 180,
+            "memory_feedback": 365,
+            "audit": 365,
+        }
         assert r.json()["updated_at"] is None and r.json()["last_sweep"] is None
 
         r = await client.post("/security/retention-policy", json={"retention_days": 30})
         assert r.status_code == 200, r.text
-        everything = {"tasks": 30, "events": 30, "memory": 30, "audit": 30}
+        everything = dict.fromkeys(days, 30)
         assert {k: r.json()[k] for k in everything} == everything
         r = await client.get("/security/retention-policy")
         assert {k: r.json()[k] for k in everything} == everything
@@ -570,6 +579,13 @@ async def test_retention_policy_days(api: Running) -> None:
             assert error_fields(r) == [["body", field]]
         r = await client.get("/security/retention-policy")
         assert {k: r.json()[k] for k in everything} == {**everything, "tasks": 7}
+
+        r = await client.post(
+            "/security/retention-policy", json={"memory": 10, "memory_feedback": 400}
+        )
+        assert r.status_code == 200, r.text
+        memory = {k: r.json()[k] for k in everything if k.startswith("memory_")}
+        assert memory == {**dict.fromkeys(memory, 10), "memory_feedback": 400}
 
     other = await api.key(tenant="globex", role="admin")
     async with api.client(other) as client:
@@ -625,11 +641,26 @@ async def test_retention_sweep_removes_expired_data(
                 ]
             )
 
+        expired = await services.memory.add(
+            Scope("acme", net), "fact", "C00001 renewed early", Source(kind="user"), ttl_s=0.001
+        )
+        kept = await services.memory.add(
+            Scope("acme", net), "fact", "C00002 renewed late", Source(kind="user")
+        )
+
         r = await client.post("/security/retention-policy/sweep")
         assert r.status_code == 200, r.text
         report = r.json()
-        assert report["removed"] == {"tasks": 1, "events": 1, "memory": 0, "audit": 2}
-        assert report["days"] == {"tasks": 7, "events": 30, "memory": 30, "audit": 30}
+        assert report["removed"] == {"tasks": 1, "events": 1, "memory": 1, "audit": 2}
+        semantic = await services.memory.semantic()
+        hits = [i for i, _ in await semantic.query(Scope("acme", net), "renewed", limit=5)]
+        assert expired.id not in hits and kept.id in hits
+        assert report["days"] == {
+            "tasks": 7,
+            "events": 30,
+            **{f"memory_{kind}": 30 for kind in ("fact", "context", "decision", "feedback")},
+            "audit": 30,
+        }
 
         assert (await client.get(f"/networks/{net}/tasks/{old_task}")).status_code == 404
         assert await services.events.last_id(old_task) == 0

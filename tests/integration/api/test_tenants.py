@@ -39,8 +39,15 @@ POST_BODIES: dict[str, dict[str, Any] | None] = {
     "/networks/{network_id}/tasks/{task_id}/cancel": None,
     "/networks/{network_id}/threads": {"title": "intrusion"},
     "/threads/{thread_id}/messages": {"content": "Who will churn?"},
+    "/networks/{network_id}/memory": {"type": "fact", "content": "Planted by another tenant"},
 }
-RANDOM_IDS = {"network_id": new_id, "agent_id": new_id, "task_id": new_id, "thread_id": new_id}
+RANDOM_IDS = {
+    "network_id": new_id,
+    "agent_id": new_id,
+    "task_id": new_id,
+    "thread_id": new_id,
+    "item_id": new_id,
+}
 
 
 def script_runs(model: StreamingScriptedChatModel, runs: int) -> None:
@@ -75,7 +82,7 @@ def key_id(api_key: str) -> str:
 
 
 async def build_tenant(client: httpx.AsyncClient, name: str) -> dict[str, str]:
-    """A network with a custom agent, a thread whose question ran, and a service key."""
+    """A network with a custom agent, a thread whose question ran, a memory item and a key."""
     r = await client.post("/networks", json={"name": f"{name} network"})
     assert r.status_code == 201, r.text
     network_id = r.json()["id"]
@@ -97,6 +104,11 @@ async def build_tenant(client: httpx.AsyncClient, name: str) -> dict[str, str]:
     task = await wait_done(client, network_id, r.json()["id"])
     assert task["status"] == "succeeded", task
     assert task["thread_id"] == thread_id
+    r = await client.post(
+        f"/networks/{network_id}/memory", json={"type": "fact", "content": f"{name} note"}
+    )
+    assert r.status_code == 201, r.text
+    item_id = r.json()["id"]
     r = await client.post("/security/api-keys", json={"user_id": f"{name}-svc", "role": "service"})
     assert r.status_code == 201, r.text
     return {
@@ -104,6 +116,7 @@ async def build_tenant(client: httpx.AsyncClient, name: str) -> dict[str, str]:
         "agent_id": agent_id,
         "thread_id": thread_id,
         "task_id": task["id"],
+        "item_id": item_id,
         "key_id": r.json()["id"],
         "service_key": r.json()["api_key"],
     }
@@ -121,6 +134,8 @@ async def snapshot(client: httpx.AsyncClient, ids: dict[str, str]) -> dict[str, 
         f"/networks/{network}/threads",
         f"/threads/{thread}",
         f"/threads/{thread}/messages",
+        f"/networks/{network}/memory",
+        f"/networks/{network}/memory/{ids['item_id']}",
         "/security/api-keys?include_revoked=true",
     ]
     out = {}
