@@ -28,6 +28,7 @@ async def test_churn_question_streams_over_sse_and_is_stored_with_its_evidence(
                 events = [json.loads(sse.data) async for sse in source.aiter_sse() if sse.data]
             task_id = events[0]["task_id"]
             task = (await client.get(f"/networks/{network['id']}/tasks/{task_id}")).json()
+            memory = await client.get(f"/networks/{network['id']}/memory", params={"type": "fact"})
     names = [e["event"] for e in events]
     assert names[0] == "started" and names[-2:] == ["result", "complete"], names
     assert [e["id"] for e in events] == list(range(1, len(events) + 1))
@@ -37,3 +38,7 @@ async def test_churn_question_streams_over_sse_and_is_stored_with_its_evidence(
     assert task["result"]["tool_calls"][0]["tool"] == "top_churn_risks"
     assert task["tokens_input"] > 0 and float(task["cost_usd"]) == 0.0
     assert events[-2]["data"]["answer"] == task["result"]["answer"]
+    operations = [e["data"]["operation"] for e in events if e["event"] == "memory"]
+    assert operations == ["recall", "write"], operations  # nothing to recall yet; one finding
+    [fact] = memory.json()["items"]
+    assert fact["source"] == {"kind": "agent", "name": "churn_analyst", "task_id": task_id}
