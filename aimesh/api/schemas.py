@@ -20,6 +20,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from aimesh.memory.items import MemoryType
 from aimesh.store.keys import Role, Scope
 from aimesh.tools.registry import TOOLS
 
@@ -344,13 +345,11 @@ class RetentionPolicyPublic(BaseModel):
 
 # --- memory --------------------------------------------------------------------------
 
-MemoryKind = Literal["fact", "context", "decision", "feedback"]
-
 
 class MemoryCreate(Strict):
     """An item for the network's shared memory (e.g. feedback on an answer)."""
 
-    type: MemoryKind
+    type: MemoryType
     content: Annotated[str, Field(min_length=1, max_length=4000)]
     task_id: Annotated[
         str | None, Field(pattern=r"^[0-9a-f]{32}$", description="The task it is about.")
@@ -364,7 +363,7 @@ class MemoryPublic(BaseModel):
     """A memory item; ``distance`` (cosine, 0-2) only on results of a text query."""
 
     id: str
-    type: MemoryKind
+    type: MemoryType
     content: str
     source: dict[str, Any] = Field(description="kind (agent/tool/task/user), name, task_id")
     network_id: str

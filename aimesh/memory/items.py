@@ -5,6 +5,7 @@ Types as in ``shared/seeds/004``: ``fact`` (objectively true, e.g. a model's out
 ``feedback`` (on earlier actions or answers).
 """
 
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -100,8 +101,6 @@ class Scope:
     network_id: str
 
     def __post_init__(self) -> None:
-        import re
-
         for name, value in (("tenant", self.tenant), ("network_id", self.network_id)):
             if not isinstance(value, str) or not re.match(NAME_PATTERN, value):
                 raise InvalidInputError(

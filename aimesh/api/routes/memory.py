@@ -17,8 +17,8 @@ from aimesh.api.deps import (
     owned,
 )
 from aimesh.api.errors import NOT_FOUND
-from aimesh.api.schemas import MemoryCreate, MemoryKind, MemoryList, MemoryPublic
-from aimesh.memory.items import MemoryItem, Scope, Source
+from aimesh.api.schemas import MemoryCreate, MemoryList, MemoryPublic
+from aimesh.memory.items import MemoryItem, MemoryType, Scope, Source
 from aimesh.memory.shared import DAY_S
 from aimesh.service.retention import policy_days
 from aimesh.store.tables import Network
@@ -77,7 +77,7 @@ async def list_memory(
     caller: Reader,
     session: SessionDep,
     services: ServicesDep,
-    type_: Annotated[MemoryKind | None, Query(alias="type")] = None,
+    type_: Annotated[MemoryType | None, Query(alias="type")] = None,
     query: Annotated[
         str | None, Query(min_length=1, max_length=1000, description="Recall by meaning.")
     ] = None,
