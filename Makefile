@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python bench/coordinator_routing.py
 	$(BIN)/python bench/ask_e2e.py
 	$(BIN)/python bench/api_service.py
+	$(BIN)/python bench/memory.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

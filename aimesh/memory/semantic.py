@@ -1,8 +1,11 @@
-"""Semantic recall with Chroma: every item's content embedded, one collection per tenant.
+"""Semantic recall with Chroma: every item's content embedded, one collection per network.
 
-Chroma's client is synchronous; each call runs in a worker thread. Queries always filter
-on the tenant's network and on ``expires_at`` (an expired item is never recalled, even
-before the sweeper removes it).
+A collection holds one tenant's network (named from both, the tenant also in its
+metadata), so a query needs no tenant or network filter: Chroma's metadata filters cost
+15-48 ms per query at 10k items, against 0.8 ms for the index alone (``bench/memory.py``).
+Types are filtered only when asked. Expired items are dropped by the caller, which checks
+every hit against Redis (the authority on expiry), and purged by the retention sweeper.
+Chroma's client is synchronous; each call runs in a worker thread.
 """
 
 import asyncio
@@ -15,9 +18,11 @@ from urllib.parse import urlparse
 from aimesh.memory.items import MemoryItem, Scope
 
 
-def collection_name(tenant: str) -> str:
-    """The tenant's collection: ``t_`` + 32 hex digits of SHA-256 (Chroma's name rules)."""
-    return "t_" + hashlib.sha256(tenant.encode()).hexdigest()[:32]
+def collection_name(scope: Scope) -> str:
+    """The network's collection: ``t_<24 hex>_n_<24 hex>`` (SHA-256s; Chroma's name rules)."""
+    tenant = hashlib.sha256(scope.tenant.encode()).hexdigest()[:24]
+    network = hashlib.sha256(scope.network_id.encode()).hexdigest()[:24]
+    return f"t_{tenant}_n_{network}"
 
 
 def open_chroma(url: str | None, path: str) -> Any:
@@ -58,26 +63,31 @@ class SemanticMemory:
         self.embed = embed
         self._collections: dict[str, Any] = {}
 
-    def _collection(self, tenant: str) -> Any:
-        name = collection_name(tenant)
+    def collection(self, scope: Scope) -> Any:
+        """The network's Chroma collection (created on first use; cosine HNSW)."""
+        name = collection_name(scope)
         if name not in self._collections:
             self._collections[name] = self.client.get_or_create_collection(
                 name,
                 embedding_function=self.embed,
-                metadata={"tenant": tenant},
+                metadata={"tenant": scope.tenant, "network_id": scope.network_id},
                 configuration={"hnsw": {"space": "cosine"}},
             )
         return self._collections[name]
 
     async def add(self, items: Sequence[MemoryItem]) -> None:
-        """Embed and index items (upsert by id); all of one tenant."""
+        """Embed and index items (upsert by id), all of one tenant's network.
+
+        Raises:
+            ValueError: The items belong to more than one network.
+        """
         if not items:
             return
-        tenant = items[0].tenant
-        if any(item.tenant != tenant for item in items):
-            raise ValueError("add() takes the items of one tenant at a time")
+        scope = Scope(items[0].tenant, items[0].network_id)
+        if not all(scope.owns(item) for item in items):
+            raise ValueError("add() takes the items of one network at a time")
         await asyncio.to_thread(
-            lambda: self._collection(tenant).upsert(
+            lambda: self.collection(scope).upsert(
                 ids=[i.id for i in items],
                 documents=[i.content for i in items],
                 metadatas=[i.metadata() for i in items],
@@ -95,9 +105,9 @@ class SemanticMemory:
             kinds: Types to keep; empty for all.
             limit: Results wanted (1-100).
         """
-        where = _where(scope, kinds, time.time())
+        where = {"type": {"$in": list(kinds)}} if kinds else None
         found = await asyncio.to_thread(
-            lambda: self._collection(scope.tenant).query(
+            lambda: self.collection(scope).query(
                 query_texts=[text], n_results=limit, where=where, include=["distances"]
             )
         )
@@ -106,34 +116,21 @@ class SemanticMemory:
     async def delete(self, scope: Scope, ids: Sequence[str]) -> None:
         """Remove items of the tenant's network from the index."""
         if ids:
-            await asyncio.to_thread(
-                lambda: self._collection(scope.tenant).delete(
-                    ids=list(ids), where=_where(scope, (), None)
-                )
-            )
+            await asyncio.to_thread(lambda: self.collection(scope).delete(ids=list(ids)))
 
     async def purge_expired(self, tenant: str, now: float | None = None) -> int:
         """Delete the tenant's items past ``expires_at``; returns how many were removed."""
         cutoff = time.time() if now is None else now
 
         def purge() -> int:
-            collection = self._collection(tenant)
-            expired = collection.get(where={"expires_at": {"$lte": cutoff}}, include=[])["ids"]
-            if expired:
-                collection.delete(ids=expired)
-            return len(expired)
+            removed = 0
+            for collection in self.client.list_collections():
+                if (collection.metadata or {}).get("tenant") != tenant:
+                    continue
+                expired = collection.get(where={"expires_at": {"$lte": cutoff}}, include=[])
+                if expired["ids"]:
+                    collection.delete(ids=expired["ids"])
+                removed += len(expired["ids"])
+            return removed
 
         return await asyncio.to_thread(purge)
-
-
-def _where(scope: Scope, kinds: Sequence[str], now: float | None) -> dict[str, Any]:
-    """Chroma filter: the tenant's network, optionally some types and only live items."""
-    clauses: list[dict[str, Any]] = [
-        {"tenant": scope.tenant},
-        {"network_id": scope.network_id},
-    ]
-    if kinds:
-        clauses.append({"type": {"$in": list(kinds)}})
-    if now is not None:
-        clauses.append({"expires_at": {"$gt": now}})
-    return {"$and": clauses}
