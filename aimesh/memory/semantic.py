@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
 
+from aimesh.memory.glossary import spelled_out
 from aimesh.memory.items import MemoryItem, Scope
 
 
@@ -78,6 +79,8 @@ class SemanticMemory:
     async def add(self, items: Sequence[MemoryItem]) -> None:
         """Embed and index items (upsert by id), all of one tenant's network.
 
+        Acronyms are spelled out for the embedding only (:mod:`aimesh.memory.glossary`).
+
         Raises:
             ValueError: The items belong to more than one network.
         """
@@ -89,6 +92,7 @@ class SemanticMemory:
         await asyncio.to_thread(
             lambda: self.collection(scope).upsert(
                 ids=[i.id for i in items],
+                embeddings=self.embed([spelled_out(i.content) for i in items]),
                 documents=[i.content for i in items],
                 metadatas=[i.metadata() for i in items],
             )
@@ -108,7 +112,10 @@ class SemanticMemory:
         where = {"type": {"$in": list(kinds)}} if kinds else None
         found = await asyncio.to_thread(
             lambda: self.collection(scope).query(
-                query_texts=[text], n_results=limit, where=where, include=["distances"]
+                query_embeddings=self.embed([spelled_out(text)]),
+                n_results=limit,
+                where=where,
+                include=["distances"],
             )
         )
         return list(zip(found["ids"][0], found["distances"][0], strict=True))

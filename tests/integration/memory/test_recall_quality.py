@@ -1,10 +1,13 @@
-"""Recall quality of the shared memory on a labelled MSP set, and tenant isolation.
+"""Recall quality of the shared memory on labelled MSP sets, and tenant isolation.
 
 ``recall_set.json`` holds 31 notes about MSP work and 28 questions, each phrased apart from
-its one relevant note (written by hand, not tuned to the model). Every note is stored in one
-network's memory (embedded Redis, Chroma in a temporary directory, the packaged MiniLM);
-the relevant note must be among the top 3 recalled for at least 75% of the questions (the
-issue asks 80%: not met, see ``TARGET``).
+its one relevant note (written by hand, not tuned to the model). ``recall_heldout.json`` (30
+notes, 25 questions) was written later, independently, by someone who had seen neither the
+first set nor the code, after the acronym glossary (:mod:`aimesh.memory.glossary`) was
+measured on the first set: it checks that the glossary was not fitted to it. Every note is
+stored in one network's memory (embedded Redis, Chroma in a temporary directory, the
+packaged MiniLM); the relevant note must be among the top 3 recalled for at least 80% of
+the questions (the issue's target).
 """
 
 import json
@@ -21,24 +24,22 @@ from aimesh.memory.semantic import SemanticMemory, open_chroma
 from aimesh.memory.shared import SharedMemory
 from aimesh.store.redis import open_redis
 
-RECALL_SET = Path(__file__).with_name("recall_set.json")
+RECALL_SETS = ["recall_set.json", "recall_heldout.json"]
 TOP_K = 3
 TARGET = 0.8
-"""The issue's target share of questions with the relevant note in the top 3: not met yet.
+"""The issue's target share of questions with the relevant note in the top 3.
 
-Measured 22/28 (78.6%) with all-MiniLM-L6-v2; splitting notes into clauses (21/28) and
-fusing with TF-IDF ranks (18-22/28) did not help. The test holds the measured level.
+Measured (recall@3): recall_set 22/28 without the glossary, 24/28 with it; recall_heldout
+22/25 without, 23/25 with.
 """
-FLOOR = 0.75
-"""Asserted share: a regression guard at the measured level, below :data:`TARGET`."""
 
 SOURCE = Source(kind="user", name="recall-set")
 
 
-@pytest.fixture(scope="module")
-def recall_set() -> dict[str, Any]:
-    """The labelled notes and questions."""
-    return json.loads(RECALL_SET.read_text())
+@pytest.fixture(scope="module", params=RECALL_SETS)
+def recall_set(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The labelled notes and questions of one set."""
+    return json.loads(Path(__file__).with_name(request.param).read_text())
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ async def store_notes(
     return ids
 
 
-async def test_relevant_note_is_in_top_3_for_at_least_75_percent_of_questions(
+async def test_relevant_note_is_in_top_3_for_at_least_80_percent_of_questions(
     memory: SharedMemory, recall_set: dict[str, Any]
 ) -> None:
     scope = Scope("msp-recall", "net-1")
@@ -90,8 +91,8 @@ async def test_relevant_note_is_in_top_3_for_at_least_75_percent_of_questions(
     n = len(questions)
     print(f"\nrecall@1 {top1}/{n} ({top1 / n:.0%}), recall@3 {top3}/{n} ({top3 / n:.0%})")
     print("\n".join(f"missed {m}" for m in missed))
-    assert top3 >= FLOOR * n, (
-        f"relevant note in the top {TOP_K} for {top3}/{n} questions, below {FLOOR:.0%}; "
+    assert top3 >= TARGET * n, (
+        f"relevant note in the top {TOP_K} for {top3}/{n} questions, below {TARGET:.0%}; "
         "missed:\n" + "\n".join(missed)
     )
 
