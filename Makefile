@@ -34,8 +34,16 @@ lint: $(VENV)/.installed-test
 test: lint
 	$(BIN)/python -m pytest
 
+# LiteLLM, compared with the provider chain in bench/provider_chain.py, pins an older openai
+# SDK than langchain-openai needs: it lives in a virtual environment of its own.
+LITELLM := bench/.venv-litellm
+$(LITELLM)/.installed: bench/litellm-requirements.txt
+	$(PYTHON) -m venv $(LITELLM)
+	$(LITELLM)/bin/pip install --quiet -r bench/litellm-requirements.txt
+	touch $@
+
 # bench/api_service.py drives its load with wrk (Debian package).
-bench: install
+bench: install $(LITELLM)/.installed
 	command -v wrk >/dev/null || apt-get install -y wrk
 	$(BIN)/python bench/ml_latency.py
 	$(BIN)/python bench/local_model.py
@@ -43,6 +51,7 @@ bench: install
 	$(BIN)/python bench/ask_e2e.py
 	$(BIN)/python bench/api_service.py
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/provider_chain.py --litellm-python $(LITELLM)/bin/python
 
 clean:
 	rm -rf $(VENV) build *.egg-info

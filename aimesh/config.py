@@ -51,11 +51,22 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("AIMESH_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY"),
     )
-    anthropic_model: str = "claude-sonnet-4-5"
+    anthropic_models: list[str] = Field(
+        min_length=1,
+        default=["claude-sonnet-4-6", "claude-haiku-4-5"],
+        description="Anthropic models (JSON list); the first is the default chain's.",
+    )
+    anthropic_base_url: str | None = Field(
+        default=None, description="Anthropic Messages API endpoint (a proxy or a test server)."
+    )
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("AIMESH_OPENAI_API_KEY", "OPENAI_API_KEY")
     )
-    openai_model: str = "gpt-4.1-mini"
+    openai_models: list[str] = Field(
+        min_length=1,
+        default=["gpt-4.1-mini", "gpt-4.1"],
+        description="OpenAI models (JSON list); the first is the default chain's.",
+    )
     openai_base_url: str | None = Field(
         default=None,
         description="Any OpenAI-compatible endpoint (vLLM, Ollama); enables the openai "
@@ -65,10 +76,47 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("AIMESH_GOOGLE_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY"),
     )
-    google_model: str = "gemini-2.5-flash"
-    request_timeout: float = Field(default=60.0, gt=0, description="Seconds per remote call.")
+    google_models: list[str] = Field(
+        min_length=1,
+        default=["gemini-2.5-flash", "gemini-2.5-pro"],
+        description="Gemini models (JSON list); the first is the default chain's.",
+    )
+    google_base_url: str | None = Field(
+        default=None, description="Gemini API endpoint (a proxy or a test server)."
+    )
+    request_timeout: float = Field(
+        default=120.0, gt=0, description="Seconds one attempt may take in all (remote models)."
+    )
+    connect_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to connect to a remote provider, per attempt."
+    )
+    first_byte_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds to wait for a provider's first byte, and for each next chunk of "
+        "a stream, per attempt.",
+    )
+    retry_wait_budget: float = Field(
+        default=10.0,
+        ge=0,
+        description="Seconds one chain call may spend waiting on Retry-After before retrying "
+        "the same model; a longer wait moves on to the next model at once.",
+    )
+    breaker_failures: int = Field(
+        default=3, ge=1, description="Consecutive failures that open a model's circuit breaker."
+    )
+    breaker_cooldown: float = Field(
+        default=30.0, gt=0, description="Seconds an open breaker skips its model (then half-open)."
+    )
     temperature: float = Field(default=0.0, ge=0, le=2)
     max_output_tokens: int = Field(default=512, ge=16, le=8192)
+    max_input_tokens: int = Field(
+        default=32_000,
+        ge=1024,
+        le=1_000_000,
+        description="Prompt tokens one model call may send (the chain refuses a longer "
+        "prompt); budgets reserve a run's worst case with it.",
+    )
 
     # --- local model -------------------------------------------------------------
     gguf_path: Path | None = Field(
@@ -130,6 +178,14 @@ class Settings(BaseSettings):
     retention_sweep_s: float = Field(
         default=3600.0, gt=0, description="Seconds between retention sweeps."
     )
+
+    def models_of(self, provider: ProviderName) -> list[str]:
+        """The configured models of a remote ``provider``, its default first."""
+        return {
+            "anthropic": self.anthropic_models,
+            "openai": self.openai_models,
+            "google": self.google_models,
+        }.get(provider, [])
 
     @property
     def home_dir(self) -> Path:

@@ -69,6 +69,8 @@ class RunProgress:
             )
         elif event.event == "model_fallback":
             self.steps.append(f"{self._stamp()} [yellow]model fallback[/yellow]: {event.data}")
+            if event.data.get("discard_partial"):  # the next model restarts the answer
+                self.draft = ""
         elif event.event == "token" and event.agent == "coordinator":
             self.draft += event.data["text"]
         self.live.update(self._view())

@@ -3,6 +3,7 @@
 Every error names the bad value and the fix; ``exit_code`` is what the CLI exits with.
 """
 
+from decimal import Decimal
 from typing import Any
 
 
@@ -70,8 +71,8 @@ class AllProvidersFailedError(AimeshError):
     """Every provider of the chain failed.
 
     Args:
-        attempts: One dict per attempt with ``provider``, ``model``, ``error`` and
-            ``elapsed_s`` (seconds).
+        attempts: The ledger row of each attempt (see ``aimesh.llm.chain``): at least
+            ``provider``, ``model_requested``, ``error`` and ``latency_s`` (seconds).
     """
 
     exit_code = 4
@@ -79,7 +80,7 @@ class AllProvidersFailedError(AimeshError):
     def __init__(self, attempts: list[dict[str, Any]]) -> None:
         self.attempts = attempts
         lines = "; ".join(
-            f"{a['provider']}/{a['model']}: {a['error']} after {a['elapsed_s']:.2f}s"
+            f"{a['provider']}/{a['model_requested']}: {a['error']} after {a['latency_s']:.2f}s"
             for a in attempts
         )
         super().__init__(f"all {len(attempts)} provider attempts failed: {lines}")
@@ -95,3 +96,43 @@ class DelegationLimitError(AimeshError):
     """The coordinator exceeded its delegation cap or repeated a delegation too often."""
 
     exit_code = 5
+
+
+class BudgetExceededError(AimeshError):
+    """A run would go over a budget (or its worst-case cost is unknown), so it may not start.
+
+    Amounts are USD; ``requested_usd`` is None when a price of the run's route is unknown
+    (``reason`` says which).
+
+    Args:
+        budget: ``{"id", "scope", "scope_id", "period", "on_limit", "limit_usd",
+            "spent_usd", "reserved_usd"}`` of the budget that refused, amounts as Decimal.
+        requested_usd: The run's worst-case cost, or None when unknown.
+        reason: Why the run does not fit, when it is not plain arithmetic.
+    """
+
+    def __init__(
+        self, budget: dict[str, Any], requested_usd: Decimal | None, reason: str | None = None
+    ) -> None:
+        self.budget = budget
+        self.requested_usd = requested_usd
+        self.reason = reason
+        self.on_limit: str = budget["on_limit"]
+        need = f"{requested_usd} USD" if requested_usd is not None else "an unknown amount"
+        message = (
+            f"budget {budget['id']} ({budget['scope']} {budget['scope_id']}, per "
+            f"{budget['period']}) would be exceeded: limit {budget['limit_usd']} USD, spent "
+            f"{budget['spent_usd']}, reserved by running tasks {budget['reserved_usd']}, "
+            f"this run needs up to {need}"
+        )
+        if reason:
+            message += f" ({reason})"
+        super().__init__(
+            message + f"; raise the limit, or wait for the next {budget['period']} (UTC)"
+        )
+
+    def detail(self) -> dict[str, Any]:
+        """The refusal as JSON-safe data (amounts as decimal strings) for events and 402s."""
+        budget = {k: str(v) if k.endswith("_usd") else v for k, v in self.budget.items()}
+        requested = None if self.requested_usd is None else str(self.requested_usd)
+        return {"budget": budget, "requested_usd": requested, "reason": self.reason}

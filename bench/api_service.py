@@ -25,7 +25,6 @@ import asyncio
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from timing import percentiles  # bench/timing.py
 
 RESULTS = Path(__file__).resolve().parent / "results" / "api_service.json"
 PREFIX = "/api/mesh"
@@ -62,16 +62,6 @@ def serve(port: int) -> None:
         return {"hello": "world"}
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-def percentiles(ms: list[float]) -> dict[str, float]:
-    ordered = sorted(ms)
-    return {
-        "n": len(ms),
-        "p50_ms": round(statistics.median(ordered), 2),
-        "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))], 2),
-        "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))], 2),
-    }
 
 
 class Server:

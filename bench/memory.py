@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from timing import percentiles  # bench/timing.py
 
 from aimesh.errors import StorageError
 from aimesh.memory.embeddings import DIMENSIONS, embedding_function
@@ -218,18 +219,6 @@ def make_item(kind: str, text: str, network: str, rng: random.Random, now: float
 
 
 # -- timing ----------------------------------------------------------------------------------
-
-
-def percentiles(ms: list[float], items: int | None = None) -> dict[str, float]:
-    """p50 (median), p90, p99 in ms; ``per_s``: ``items`` (default: calls) per second."""
-    ordered = sorted(ms)
-    return {
-        "n": len(ms),
-        "p50_ms": round(statistics.median(ordered), 3),
-        "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))], 3),
-        "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))], 3),
-        "per_s": round((items or len(ms)) / (sum(ms) / 1000), 1),
-    }
 
 
 def timed(call: Callable[[int], Any], n: int, warmup: int = 3) -> list[float]:

@@ -67,7 +67,12 @@ class ScriptedChatModel(BaseChatModel):
         if not script:
             raise AssertionError(f"script for {role!r} ran out after {len(self.seen)} calls")
         reply = script.pop(0).model_copy()
-        reply.response_metadata = {"model_name": "scripted", "provider": "fake", "cost_usd": "0"}
+        reply.response_metadata = {
+            "model_name": "scripted",
+            "provider": "fake",
+            "cost_usd": "0",
+            "finish_reason": "stop",  # the provider chain takes a stream without one as cut
+        }
         reply.usage_metadata = {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}
         return ChatResult(generations=[ChatGeneration(message=reply)])
 

@@ -17,6 +17,7 @@ from aimesh.api.ratelimit import RateLimit
 from aimesh.api.routes import (
     agents,
     audit,
+    budgets,
     health,
     keys,
     memory,
@@ -44,6 +45,7 @@ ROUTERS = (
     keys,
     audit,
     retention,
+    budgets,
 )
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.routing import Match, Route
 
-from aimesh.errors import AimeshError, InvalidInputError, StorageError
+from aimesh.errors import AimeshError, BudgetExceededError, InvalidInputError, StorageError
 
 logger = logging.getLogger(__name__)
 Responses = dict[int | str, dict[str, Any]]
@@ -56,6 +56,29 @@ ROUTE_ERRORS: Responses = {**AUTH_ERRORS, **REQUEST_ERRORS}
 NOT_FOUND: Responses = {404: _error("No such record in the caller's tenant.")}
 
 
+class BudgetErrorPublic(ErrorPublic):
+    """A run refused by a budget: which budget, its limit and window, what the run needed.
+
+    Amounts are USD decimal strings; ``requested_usd`` is null when the run's price is
+    unknown (``reason`` says why).
+    """
+
+    budget: dict[str, Any] = Field(
+        description="id, scope, scope_id, period, on_limit, limit_usd, spent_usd, reserved_usd"
+    )
+    requested_usd: str | None = Field(description="The run's worst-case cost, USD.")
+    reason: str | None
+
+
+# Routes that submit a task: a budget of the tenant, network or key leaves no room for it.
+BUDGET_EXCEEDED: Responses = {
+    402: {
+        "model": BudgetErrorPublic,
+        "description": "A budget of the tenant, network or API key is exhausted for this run.",
+    }
+}
+
+
 def conflict(description: str) -> Responses:
     """A 409 response declaration, ``description`` saying when it happens."""
     return {409: _error(description)}
@@ -72,6 +95,12 @@ async def invalid_input(request: Request, exc: Exception) -> JSONResponse:
         }
     ]
     return JSONResponse({"detail": detail}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+async def budget_exceeded(request: Request, exc: Exception) -> JSONResponse:
+    """402 naming the budget that refused the run, its limit, spend and the run's need."""
+    assert isinstance(exc, BudgetExceededError)
+    return JSONResponse({"detail": str(exc), **exc.detail()}, status.HTTP_402_PAYMENT_REQUIRED)
 
 
 async def unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -112,6 +141,7 @@ def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
     app.add_exception_handler(status.HTTP_405_METHOD_NOT_ALLOWED, method_not_allowed)
     app.add_exception_handler(InvalidInputError, invalid_input)
+    app.add_exception_handler(BudgetExceededError, budget_exceeded)
     app.add_exception_handler(StorageError, unavailable)
     app.add_exception_handler(AimeshError, failed)
     app.add_exception_handler(Exception, internal)

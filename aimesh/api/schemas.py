@@ -15,13 +15,15 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    StrictBool,
+    PlainValidator,
     StringConstraints,
     WithJsonSchema,
 )
 
+from aimesh.llm.selection import ModelSelection
 from aimesh.memory.items import MemoryType
-from aimesh.store.keys import Role, Scope
+from aimesh.service.budgets import LIMIT_PATTERN, MAX_LIMIT_USD, parse_limit
+from aimesh.store.keys import TENANT_PATTERN, Role, Scope
 from aimesh.tools.registry import TOOLS
 
 T = TypeVar("T")
@@ -170,15 +172,6 @@ class NetworkPublic(Public):
 # --- tasks -------------------------------------------------------------------------
 
 
-class ModelSelection(Strict):
-    """What the task needs from a model (the provider-chain issue uses it to pick models)."""
-
-    task_complexity: Literal["LOW", "MEDIUM", "HIGH"] = "MEDIUM"
-    requires_vision: StrictBool = False
-    requires_function_calling: StrictBool = True
-    cost_sensitive: StrictBool = False
-
-
 class TaskCreate(Strict):
     """A task for a network: a request in plain language, with optional context."""
 
@@ -187,7 +180,11 @@ class TaskCreate(Strict):
     priority: Annotated[int, JsonNumber] = Field(
         default=0, ge=0, le=9, description="Higher runs first."
     )
-    model_selection: ModelSelection | None = None
+    model_selection: ModelSelection | None = Field(
+        default=None,
+        description="What the task needs from its models; the chain is chosen from it. "
+        "Omitted or null: the default chain.",
+    )
 
 
 class TaskPublic(Public):
@@ -378,3 +375,61 @@ class MemoryList(BaseModel):
     items: list[MemoryPublic]
     query: str | None
     limit: int
+
+
+# --- budgets ---------------------------------------------------------------------------
+
+BudgetScope = Literal["tenant", "network", "key"]
+BudgetPeriod = Literal["day", "month"]
+OnLimit = Literal["downgrade", "refuse"]
+LimitUsd = Annotated[
+    Decimal,
+    PlainValidator(parse_limit),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": LIMIT_PATTERN,
+            "examples": ["25.50"],
+            "description": f"USD per period as a decimal string: above 0, at most "
+            f"{MAX_LIMIT_USD}, at most 6 decimals.",
+        }
+    ),
+]
+
+
+class BudgetCreate(Strict):
+    """A spending limit per UTC day or month on the tenant, one of its networks or keys.
+
+    Every task run it applies to reserves its worst-case cost first; at the limit the run
+    is refused (HTTP 402 at submission, ``budget_exceeded`` when it would start) or, with
+    ``on_limit: downgrade``, runs on cheaper models whose worst case fits.
+    """
+
+    scope: BudgetScope = Field(description="What the limit applies to.")
+    scope_id: Annotated[str, StringConstraints(pattern=TENANT_PATTERN)] = Field(
+        description="The tenant's own name (scope tenant), a network id (network) or an "
+        "API key id (key) of the tenant."
+    )
+    period: BudgetPeriod = Field(description="UTC calendar day or month.")
+    limit_usd: LimitUsd
+    on_limit: OnLimit = Field(
+        default="refuse",
+        description="At the limit: refuse runs, or downgrade them to cheaper models.",
+    )
+
+
+class BudgetPublic(BaseModel):
+    """A budget with its current window's spend and the worst cases held by running tasks."""
+
+    id: str
+    scope: BudgetScope
+    scope_id: str
+    period: BudgetPeriod
+    limit_usd: Decimal = Field(description="USD per period.")
+    on_limit: OnLimit
+    created_at: datetime
+    window_start: datetime = Field(description="Start of the current UTC day or month.")
+    spent_usd: Decimal = Field(description="USD spent by finished runs in this window.")
+    reserved_usd: Decimal = Field(
+        description="USD held by running tasks (their worst cases) in this window."
+    )

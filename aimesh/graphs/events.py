@@ -1,7 +1,8 @@
 """The ordered event log of one run, built from LangChain callbacks.
 
 Event names follow DESIGN.md: ``started``, ``agent``, ``tool``, ``token``,
-``model_fallback``, ``memory``, ``result``, ``complete``, ``error``. Every event has a monotonically
+``model_fallback``, ``memory``, ``result``, ``complete``, ``error``, and ``budget`` (a run
+downgraded or refused at a budget's limit). Every event has a monotonically
 increasing ``id`` and the task id; the agent, tool, model, tokens and cost where they apply.
 """
 
@@ -26,8 +27,13 @@ EventName = Literal[
     "result",
     "complete",
     "error",
+    "budget",
 ]
 COORDINATOR = "coordinator"
+MODEL_ATTEMPT = "model_attempt"
+"""Custom event of the provider chain: one model call attempt ended (a ledger row's payload)."""
+AttemptSink = Callable[[dict[str, Any], str], None]
+"""Receives a ``model_attempt`` payload and the agent whose model call it was."""
 DELEGATE_KEY = "aimesh_delegate_to"
 """Tool metadata key naming the specialist a coordinator tool delegates to."""
 
@@ -66,13 +72,22 @@ class EventRecorder(BaseCallbackHandler):
     Args:
         task_id: Id of the run.
         sink: Receives every event as it happens.
+        on_attempt: Receives each provider attempt (the chain's ``model_attempt`` payload)
+            with its agent, for the ledger; no event is emitted for it (clients see the
+            ``agent`` model call and ``model_fallback`` events). None: attempts are ignored.
     """
 
     run_inline = True
 
-    def __init__(self, task_id: str, sink: Callable[[Event], None]) -> None:
+    def __init__(
+        self,
+        task_id: str,
+        sink: Callable[[Event], None],
+        on_attempt: AttemptSink | None = None,
+    ) -> None:
         self.task_id = task_id
         self.sink = sink
+        self.on_attempt = on_attempt
         self._lock = threading.Lock()
         self._next_id = 1
         self._agent: dict[UUID, str] = {}
@@ -196,13 +211,19 @@ class EventRecorder(BaseCallbackHandler):
             )
 
     def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        """Emit ``model_fallback`` (the provider chain moved on) and ``memory`` (a read or write).
+        """Emit ``model_fallback`` and ``memory``; hand ``model_attempt`` to ``on_attempt``.
+
+        ``model_fallback``: the provider chain moved on; ``memory``: a read or write;
+        ``model_attempt``: a provider attempt ended (a ledger row, no event).
 
         A ``memory`` event names the agent that read or wrote (``data["agent"]``) when the
         data says so, else the agent whose run dispatched it.
         """
         agent = self._agent.get(run_id, COORDINATOR)
-        if name == "model_fallback":
+        if name == MODEL_ATTEMPT:
+            if self.on_attempt is not None:
+                self.on_attempt(data, agent)
+        elif name == "model_fallback":
             self.emit("model_fallback", agent=agent, data=data)
         elif name == "memory":
             self.emit("memory", agent=data.get("agent") or agent, data=data)

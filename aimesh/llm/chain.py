@@ -1,70 +1,100 @@
-"""The provider chain: one chat model that tries each configured provider in order.
+"""The provider chain: one chat model that tries each link (``provider/model``) in order.
 
-A provider failure (see :mod:`aimesh.llm.classify`) moves on to the next provider and
-dispatches a ``model_fallback`` custom event; any other error propagates. The answer
-carries ``response_metadata`` with the provider, model, cost (USD string, or ``None`` when
-unknown) and every attempt. Provider calls run without the chain's callbacks, so
-callback handlers (LangGraph message streaming included) see each token once, from the
-chain.
+A provider failure (see :mod:`aimesh.llm.classify`) moves on to the next link; any other
+error propagates. A link is retried only when the provider sent ``Retry-After`` and the
+wait fits what is left of the call's wait budget (tenacity); a link whose circuit breaker
+is open is skipped (never the last one). Remote calls are timed out per attempt: the first
+byte (for a non-streamed call: the whole answer) and every next chunk within
+``first_byte_timeout``, the whole attempt within ``request_timeout``.
+
+Every attempt dispatches a ``model_attempt`` custom event (the ledger row, see
+:func:`_Call.record`); moving on dispatches ``model_fallback``. A stream that fails after
+tokens were sent restarts the turn on the next link, its event carrying
+``discard_partial: true``; ``ainvoke`` then returns only the new link's answer. A stream
+that stalls, breaks or ends without a finish reason is a failure, never a clean answer.
+
+The chain is asynchronous: ``ainvoke``/``astream`` (LangGraph and the service call it so).
+Call ``astream`` inside a run (a LangGraph node, a Runnable), or ``ainvoke`` a streaming
+chain: LangChain gives ``_astream`` no run manager, so a bare ``astream`` has no run to
+carry the chain's events (its tokens and answer are unaffected).
+Provider calls run without the chain's callbacks, so callback handlers (LangGraph message
+streaming included) see each token once, from the chain.
 """
 
 import asyncio
-import itertools
+import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import suppress
+from datetime import UTC, datetime
 from typing import Any
 
 from langchain_core.callbacks import (
     AsyncCallbackManager,
     AsyncCallbackManagerForLLMRun,
-    CallbackManager,
     CallbackManagerForLLMRun,
     adispatch_custom_event,
-    dispatch_custom_event,
 )
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.chat_models import generate_from_stream
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata, add_usage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import PrivateAttr, SkipValidation
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from aimesh.config import Settings, get_settings
-from aimesh.errors import AllProvidersFailedError, NoProviderError, ProviderError
-from aimesh.llm.classify import is_provider_error
+from aimesh.errors import (
+    AllProvidersFailedError,
+    InvalidInputError,
+    NoProviderError,
+    ProviderError,
+)
+from aimesh.llm.breaker import Breaker, LocalBreaker
+from aimesh.llm.classify import is_provider_error, retry_after
 from aimesh.llm.cost import price_source, price_usd
 from aimesh.llm.providers import Provider, build_providers
+from aimesh.llm.route import current_route
 
 logger = logging.getLogger(__name__)
 
 FALLBACK_EVENT = "model_fallback"
+ATTEMPT_EVENT = "model_attempt"
+TRIES_PER_LINK = 3  # the first try and at most two Retry-After retries
 _CHAIN_KEYS = frozenset({"provider", "model_name", "cost_usd", "price_source", "attempts"})
+_FINISH_KEYS = ("finish_reason", "stop_reason")
 _MAX_ERROR_CHARS = 300
 
 
 class ProviderChain(BaseChatModel):
-    """Chat model falling back across providers (Claude -> GPT -> Gemini -> local).
+    """Chat model falling back across links (Claude -> GPT -> Gemini -> local by default).
 
     Construction does no I/O: without ``providers`` the chain builds them from
     :func:`aimesh.config.get_settings` on its first call.
 
     Attributes:
-        providers: Explicit providers, tried in order (tests, custom chains).
-        settings: Settings the providers are built from when ``providers`` is None;
-            default: :func:`aimesh.config.get_settings`.
+        providers: Explicit links, tried in order (tests, custom chains).
+        settings: Settings the links, timeouts and retry budget come from; default:
+            :func:`aimesh.config.get_settings`.
         streaming: Stream every call, so callbacks get each token (the API's ``token``
             events) even when the caller invokes rather than streams.
+        breaker: Circuit breakers shared by the chains of every process (Redis); default: a
+            :class:`~aimesh.llm.breaker.LocalBreaker` of this chain.
     """
 
     providers: SkipValidation[list[Provider] | None] = None
     settings: SkipValidation[Settings | None] = None
     streaming: bool = False
+    breaker: SkipValidation[Breaker | None] = None
 
     _resolved: list[Provider] | None = PrivateAttr(default=None)
     _resolve_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _local_breaker: LocalBreaker | None = PrivateAttr(default=None)
 
     @property
     def _llm_type(self) -> str:
@@ -90,7 +120,7 @@ class ProviderChain(BaseChatModel):
         return self.bind(tools=list(tools), tool_choice=tool_choice, **kwargs)
 
     def resolved_providers(self) -> list[Provider]:
-        """The providers, built from the settings on first use (thread-safe).
+        """Every link, built from the settings on first use (thread-safe).
 
         Raises:
             NoProviderError: No provider is usable.
@@ -100,17 +130,51 @@ class ProviderChain(BaseChatModel):
                 return self._resolved
             providers = self.providers
             if providers is None:
-                providers = build_providers(self.settings or get_settings())
+                providers = build_providers(self._settings)
             if not providers:
                 raise NoProviderError("ProviderChain was given an empty provider list")
             self._resolved = providers
             return providers
 
-    async def _aresolved_providers(self) -> list[Provider]:
-        """:meth:`resolved_providers`, building them off the event loop the first time."""
-        if self._resolved is not None:
-            return self._resolved
-        return await asyncio.to_thread(self.resolved_providers)
+    @property
+    def _settings(self) -> Settings:
+        return self.settings or get_settings()
+
+    def _breaker(self) -> Breaker:
+        if self.breaker is not None:
+            return self.breaker
+        if self._local_breaker is None:
+            settings = self._settings
+            self._local_breaker = LocalBreaker(settings.breaker_failures, settings.breaker_cooldown)
+        return self._local_breaker
+
+    async def _call(
+        self,
+        messages: list[BaseMessage],
+        kwargs: dict[str, Any],
+        run_manager: AsyncCallbackManagerForLLMRun | None,
+    ) -> "_Call":
+        _check_size(messages, kwargs.get("tools"), self._settings.max_input_tokens)
+        providers = self._resolved
+        if providers is None:
+            providers = await asyncio.to_thread(self.resolved_providers)
+        links = _route(providers, kwargs.pop("prefer", None))
+        return _Call(links, self._settings, self._breaker(), run_manager)
+
+    def _should_stream(self, *, async_api: bool, **kwargs: Any) -> bool:
+        # ainvoke streams inside _agenerate, which keeps only the answering link's chunks.
+        return kwargs.get("stream") is True and super()._should_stream(
+            async_api=async_api, **kwargs
+        )
+
+    def _streams(
+        self, run_manager: AsyncCallbackManagerForLLMRun | None, kwargs: dict[str, Any]
+    ) -> bool:
+        """Whether ainvoke should stream: ``streaming`` set, or a streaming handler attached."""
+        return super()._should_stream(async_api=True, run_manager=run_manager, **kwargs)
+
+    def _should_use_protocol_streaming(self, *, async_api: bool, **kwargs: Any) -> bool:
+        return False  # the v2 event path would bypass _agenerate's restart handling
 
     def _generate(
         self,
@@ -119,19 +183,7 @@ class ProviderChain(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        attempts = _Attempts(_ordered(self.resolved_providers(), kwargs))
-        for index, provider in enumerate(attempts.providers):
-            started = time.monotonic()
-            try:
-                model, options = _provider_call(provider, kwargs)
-                message = _checked(model.invoke(messages, _quiet(), stop=stop, **options))
-            except Exception as exc:
-                if not is_provider_error(exc):
-                    raise
-                _announce(attempts.failed(index, exc, started), run_manager)
-                continue
-            return _result(message, attempts.succeeded(index, message, started))
-        raise AllProvidersFailedError(attempts.records)
+        raise NotImplementedError("ProviderChain is asynchronous: call ainvoke or astream")
 
     async def _agenerate(
         self,
@@ -140,49 +192,28 @@ class ProviderChain(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        attempts = _Attempts(_ordered(await self._aresolved_providers(), kwargs))
-        for index, provider in enumerate(attempts.providers):
-            started = time.monotonic()
-            try:
-                model, options = _provider_call(provider, kwargs)
-                message = _checked(await model.ainvoke(messages, _quiet(), stop=stop, **options))
-            except Exception as exc:
-                if not is_provider_error(exc):
-                    raise
-                await _aannounce(attempts.failed(index, exc, started), run_manager)
-                continue
-            return _result(message, attempts.succeeded(index, message, started))
-        raise AllProvidersFailedError(attempts.records)
+        if self._streams(run_manager, kwargs):
+            kept: list[ChatGenerationChunk] = []
+            async for chunk, restarted in self._chunks(messages, stop, run_manager, kwargs):
+                if restarted:  # a failed link's partial answer is dropped
+                    kept.clear()
+                kept.append(chunk)
+            return generate_from_stream(iter(kept))
+        call = await self._call(messages, kwargs, run_manager)
+        async for link in call.links():
 
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        attempts = _Attempts(_ordered(self.resolved_providers(), kwargs))
-        for index, provider in enumerate(attempts.providers):
-            started = time.monotonic()
+            def invoke(link: Provider = link) -> Awaitable[BaseMessage]:
+                model, options = _provider_call(link, kwargs)
+                answer = model.ainvoke(messages, _quiet(), stop=stop, **options)
+                return call.timed(link, answer)
+
             try:
-                model, options = _provider_call(provider, kwargs)
-                stream = model.stream(messages, _quiet(), stop=stop, **options)
-                head = _until_content(stream)
+                message = _checked(await call.retried(link, invoke, streamed=False))
             except Exception as exc:
-                if not is_provider_error(exc):
-                    raise
-                _announce(attempts.failed(index, exc, started), run_manager)
+                await call.failed(link, exc)
                 continue
-            relay = _Relay()
-            with _mid_stream_errors(provider):
-                for message_chunk in itertools.chain(head, stream):
-                    chunk = relay.relay(message_chunk)
-                    if run_manager:
-                        run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                    yield chunk
-            yield relay.last(attempts.succeeded(index, relay.summary(), started))
-            return
-        raise AllProvidersFailedError(attempts.records)
+            return _result(message, await call.succeeded(link, message, streamed=False))
+        raise AllProvidersFailedError(call.records)
 
     async def _astream(
         self,
@@ -191,95 +222,253 @@ class ProviderChain(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        attempts = _Attempts(_ordered(await self._aresolved_providers(), kwargs))
-        for index, provider in enumerate(attempts.providers):
-            started = time.monotonic()
+        async for chunk, _ in self._chunks(messages, stop, run_manager, kwargs):
+            yield chunk
+
+    async def _chunks(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        run_manager: AsyncCallbackManagerForLLMRun | None,
+        kwargs: dict[str, Any],
+    ) -> AsyncIterator[tuple[ChatGenerationChunk, bool]]:
+        """Stream through the links; each chunk comes with "a new link restarted the turn"."""
+        call, sent = await self._call(messages, kwargs, run_manager), False
+        async for link in call.links():
+
+            async def start(link: Provider = link) -> "_Stream":
+                model, options = _provider_call(link, kwargs)
+                stream = _Stream(
+                    model.astream(messages, _quiet(), stop=stop, **options), call, link
+                )
+                await stream.head()
+                return stream
+
+            restart, relay = sent, _Relay()
             try:
-                model, options = _provider_call(provider, kwargs)
-                stream = model.astream(messages, _quiet(), stop=stop, **options)
-                head = await _auntil_content(stream)
-            except Exception as exc:
-                if not is_provider_error(exc):
-                    raise
-                await _aannounce(attempts.failed(index, exc, started), run_manager)
-                continue
-            relay = _Relay()
-            with _mid_stream_errors(provider):
-                for message_chunk in head:
-                    yield await _atoken(relay.relay(message_chunk), run_manager)
+                stream = await call.retried(link, start, streamed=True)
                 async for message_chunk in stream:
-                    yield await _atoken(relay.relay(message_chunk), run_manager)
-            yield relay.last(attempts.succeeded(index, relay.summary(), started))
+                    chunk = relay.relay(message_chunk)
+                    if run_manager:
+                        await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                    yield chunk, restart
+                    sent, restart = True, False
+                relay.check_finished()
+            except Exception as exc:
+                await call.failed(link, exc, relay.summary(), discard_partial=relay.sent)
+                continue
+            metadata = await call.succeeded(link, relay.summary(), streamed=True)
+            yield relay.last(metadata), restart
             return
-        raise AllProvidersFailedError(attempts.records)
+        raise AllProvidersFailedError(call.records)
 
 
-class _Attempts:
-    """The attempts of one chain call: records, fallback events, result metadata."""
+class _Call:
+    """One chain call: its links, timeouts, retry budget, breaker, records and events."""
 
-    def __init__(self, providers: list[Provider]) -> None:
-        self.providers = providers
+    def __init__(
+        self,
+        links: list[Provider],
+        settings: Settings,
+        breaker: Breaker,
+        run_manager: AsyncCallbackManagerForLLMRun | None,
+    ) -> None:
+        self.settings, self.breaker, self.run_manager = settings, breaker, run_manager
         self.records: list[dict[str, Any]] = []
+        self._links = links
+        self._wait_left = settings.retry_wait_budget
+        self._fallback: dict[str, Any] | None = None
+        self._started = 0.0
+        self._at = datetime.now(UTC)
 
-    def failed(self, index: int, exc: Exception, started: float) -> dict[str, str] | None:
-        """Record a provider failure.
+    async def links(self) -> AsyncIterator[Provider]:
+        """The links to try, in order; open breakers skipped (never the last link)."""
+        for index, link in enumerate(self._links):
+            if index + 1 < len(self._links) and not await self.breaker.allow(link.key):
+                logger.info("provider %s skipped: circuit breaker open", link.key)
+                continue
+            if self._fallback is not None:
+                event = {**self._fallback, "to_provider": link.name, "to_model": link.model}
+                logger.warning("falling back to %s: %s", link.key, event["error"])
+                await self._dispatch(FALLBACK_EVENT, event)
+                self._fallback = None
+            yield link
 
-        Returns:
-            The ``model_fallback`` event payload, or None after the last provider.
+    async def retried(
+        self, link: Provider, attempt: Callable[[], Awaitable[Any]], *, streamed: bool
+    ) -> Any:
+        """Run ``attempt``, again after a ``Retry-After`` that fits the wait budget.
+
+        Every failed try is recorded (``streamed``: whether it asked for a stream); the last
+        error propagates.
         """
-        provider, error = self.providers[index], _describe(exc)
-        self._record(provider, error, started)
-        if index + 1 == len(self.providers):
-            logger.warning("provider %s/%s failed: %s", provider.name, provider.model, error)
-            return None
-        following = self.providers[index + 1]
-        logger.warning(
-            "provider %s/%s failed (%s); falling back to %s/%s",
-            *(provider.name, provider.model, error, following.name, following.model),
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(TRIES_PER_LINK),
+            retry=retry_if_exception(self._worth_waiting),
+            wait=self._wait,
+            reraise=True,
         )
-        return {
-            "from_provider": provider.name,
-            "from_model": provider.model,
-            "error": error,
-            "to_provider": following.name,
-            "to_model": following.model,
+        async for tried in retrying:
+            with tried:
+                self._started, self._at = time.monotonic(), datetime.now(UTC)
+                try:
+                    return await attempt()
+                except Exception as exc:
+                    last = tried.retry_state.attempt_number == TRIES_PER_LINK
+                    if not last and self._worth_waiting(exc):  # retried: recorded here
+                        await self.record(link, exc, None, streamed=streamed)
+                    raise
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    def timed(self, link: Provider, answer: Awaitable[BaseMessage]) -> Awaitable[BaseMessage]:
+        """A remote link's non-streamed ``answer`` within its first-byte timeout.
+
+        The whole answer is its first byte; capped by ``request_timeout``. The local model's
+        answer is left as is.
+        """
+        if not link.remote:
+            return answer
+        settings = self.settings
+        return asyncio.wait_for(answer, min(settings.first_byte_timeout, settings.request_timeout))
+
+    def chunk_timeout(self, link: Provider) -> float | None:
+        """Seconds to wait for the next chunk of ``link``'s stream (None: the local model)."""
+        if not link.remote:
+            return None
+        left = self.settings.request_timeout - (time.monotonic() - self._started)
+        return max(0.0, min(self.settings.first_byte_timeout, left))
+
+    async def failed(
+        self,
+        link: Provider,
+        exc: Exception,
+        partial: AIMessage | None = None,
+        *,
+        discard_partial: bool = False,
+    ) -> None:
+        """Record a failed attempt and prepare the fallback event; re-raise a non-provider error."""
+        if not is_provider_error(exc):
+            raise exc
+        await self.record(link, exc, partial, streamed=partial is not None)
+        await self.breaker.failure(link.key)
+        self._fallback = {
+            "from_provider": link.name,
+            "from_model": link.model,
+            "error": _describe(exc),
+            "discard_partial": discard_partial,
         }
 
-    def succeeded(self, index: int, answer: AIMessage, started: float) -> dict[str, Any]:
-        """Record the successful attempt.
-
-        Args:
-            index: Position of the provider that answered.
-            answer: The answer, or a summary of a stream: its usage and reported model
-                name (dated variant) are priced.
-            started: ``time.monotonic()`` at the start of the attempt.
+    async def succeeded(
+        self, link: Provider, answer: AIMessage, *, streamed: bool
+    ) -> dict[str, Any]:
+        """Record the answering attempt; return the chain's ``response_metadata`` entries.
 
         Returns:
-            The chain's ``response_metadata`` entries: ``provider``, ``model_name``,
-            ``cost_usd`` (``str`` of a Decimal, or None), ``price_source``, ``attempts``.
+            ``provider``, ``model_name`` (as reported: dated variant), ``cost_usd`` (``str``
+            of a Decimal, or None), ``price_source`` and ``attempts`` (the ledger rows).
         """
-        provider = self.providers[index]
-        self._record(provider, None, started)
-        model_name = _model_name(answer) or provider.model
-        cost = price_usd(provider.name, model_name, answer.usage_metadata)
+        record = await self.record(link, None, answer, streamed=streamed)
+        await self.breaker.success(link.key)
         return {
-            "provider": provider.name,
-            "model_name": model_name,
-            "cost_usd": None if cost is None else str(cost),
-            "price_source": price_source(),
+            "provider": link.name,
+            "model_name": record["model_used"] or link.model,
+            "cost_usd": record["cost_usd"],
+            "price_source": record["price_source"],
             "attempts": list(self.records),
         }
 
-    def _record(self, provider: Provider, error: str | None, started: float) -> None:
-        elapsed = round(time.monotonic() - started, 3)
-        self.records.append(
-            {
-                "provider": provider.name,
-                "model": provider.model,
-                "error": error,
-                "elapsed_s": elapsed,
-            }
+    async def record(
+        self, link: Provider, exc: BaseException | None, answer: AIMessage | None, *, streamed: bool
+    ) -> dict[str, Any]:
+        """Append the attempt's ledger row and dispatch it as a ``model_attempt`` event.
+
+        Returns:
+            The row: ``id``, ``at`` (ISO UTC), ``provider``, ``model_requested``,
+            ``model_used``, ``status``, ``error``, ``streamed``, tokens (``input_tokens``,
+            ``output_tokens``, ``cached_tokens``, ``reasoning_tokens``; None = not reported),
+            ``cost_usd`` (USD string from genai-prices; None = unknown), ``price_source``,
+            ``latency_s``.
+        """
+        usage = answer.usage_metadata if answer is not None else None
+        model_used = _model_name(answer) if answer is not None else None
+        cost = price_usd(link.name, model_used or link.model, usage)
+        row = {
+            "id": uuid.uuid4().hex,
+            "at": self._at.isoformat(),
+            "provider": link.name,
+            "model_requested": link.model,
+            "model_used": model_used or (link.model if exc is None else None),
+            "status": "error" if exc else "success",
+            "error": _describe(exc) if exc else None,
+            "streamed": streamed,
+            **_tokens(usage),
+            "cost_usd": None if cost is None else str(cost),
+            "price_source": price_source() if cost is not None else None,
+            "latency_s": round(time.monotonic() - self._started, 4),
+        }
+        self.records.append(row)
+        await self._dispatch(ATTEMPT_EVENT, row)
+        return row
+
+    def _worth_waiting(self, exc: BaseException) -> bool:
+        wait = retry_after(exc) if is_provider_error(exc) else None
+        return wait is not None and wait <= self._wait_left
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = (retry_after(exc) if exc else None) or 0.0
+        self._wait_left -= wait
+        return wait
+
+    async def _dispatch(self, name: str, payload: dict[str, Any]) -> None:
+        """Dispatch a custom event on the chain's run, else on the enclosing run."""
+        if self.run_manager is None:
+            with suppress(RuntimeError):  # raised when no run encloses the call: nobody listens
+                await adispatch_custom_event(name, payload)
+            return
+        manager = AsyncCallbackManager(
+            handlers=self.run_manager.handlers,
+            parent_run_id=self.run_manager.run_id,
+            tags=self.run_manager.tags,
+            metadata=self.run_manager.metadata,
         )
+        await manager.on_custom_event(name, payload, run_id=self.run_manager.run_id)
+
+
+class _Stream:
+    """A provider stream read with the chain's timeouts; :meth:`head` waits for content."""
+
+    def __init__(self, stream: AsyncIterator[AIMessageChunk], call: _Call, link: Provider) -> None:
+        self._iterator, self._call, self._link = aiter(stream), call, link
+        self._head: list[AIMessageChunk] = []
+
+    async def head(self) -> None:
+        """Read up to the first chunk with text or tool calls.
+
+        Raises:
+            ProviderError: The stream ended without any content.
+            TimeoutError: A chunk did not come in time.
+        """
+        while (first := await self._next()) is not None:
+            self._head.append(first)
+            if first.text or first.tool_call_chunks:
+                return
+        raise ProviderError("provider stream ended without any content")
+
+    async def __aiter__(self) -> AsyncIterator[AIMessageChunk]:
+        for chunk in self._head:
+            yield chunk
+        while (following := await self._next()) is not None:
+            yield following
+
+    async def _next(self) -> AIMessageChunk | None:
+        """The next chunk, None at the end; TimeoutError when it does not come in time."""
+        try:
+            return await asyncio.wait_for(
+                anext(self._iterator), self._call.chunk_timeout(self._link)
+            )
+        except StopAsyncIteration:
+            return None
 
 
 class _Relay:
@@ -294,20 +483,29 @@ class _Relay:
         self.usage: UsageMetadata | None = None
         self.model_name: str | None = None
         self.list_content = False
+        self.sent = False
+        self.finished = False
 
     def relay(self, chunk: AIMessageChunk) -> ChatGenerationChunk:
-        """Record the usage and model name of ``chunk``; return its relayed copy."""
+        """Record the usage, model name and finish reason of ``chunk``; return its copy."""
         if chunk.usage_metadata:
             self.usage = add_usage(self.usage, chunk.usage_metadata)
         self.model_name = self.model_name or _model_name(chunk)
         self.list_content = isinstance(chunk.content, list)
+        self.finished = self.finished or any(chunk.response_metadata.get(k) for k in _FINISH_KEYS)
+        self.sent = True
         kept = {k: v for k, v in chunk.response_metadata.items() if k not in _CHAIN_KEYS}
         update = {"id": None, "usage_metadata": None, "response_metadata": kept}
         copy = chunk.model_copy(update={**update, "chunk_position": None})
         return ChatGenerationChunk(message=copy)
 
+    def check_finished(self) -> None:
+        """Raise ProviderError when the stream ended without a finish reason (cut)."""
+        if not self.finished:
+            raise ProviderError("provider stream ended without a finish reason (cut short)")
+
     def summary(self) -> AIMessage:
-        """What the stream reported: usage and model name."""
+        """What the stream reported so far: usage and model name."""
         metadata = {"model_name": self.model_name} if self.model_name else {}
         return AIMessage(content="", usage_metadata=self.usage, response_metadata=metadata)
 
@@ -322,24 +520,47 @@ class _Relay:
         return ChatGenerationChunk(message=message)
 
 
-@contextmanager
-def _mid_stream_errors(provider: Provider) -> Iterator[None]:
-    """Fail loudly when a provider breaks after streaming began (no mid-stream fallback)."""
-    try:
-        yield
-    except Exception as exc:
-        if not is_provider_error(exc):
-            raise
-        raise ProviderError(
-            f"{provider.name}/{provider.model} failed after streaming began "
-            f"(no fallback mid-stream): {_describe(exc)}"
-        ) from exc
+def _route(providers: list[Provider], prefer: str | None) -> list[Provider]:
+    """The links of this call: the run's route if set, else the default links.
+
+    ``prefer`` (a provider name, model or ``provider/model``) moves matching links first.
+
+    Raises:
+        NoProviderError: The route names no configured link.
+    """
+    route = current_route()
+    if route is None:
+        links = [p for p in providers if p.default]
+    else:
+        by_key = {p.key: p for p in providers}
+        links = [by_key[key] for key in route if key in by_key]
+        if not links:
+            raise NoProviderError(f"the run's route {list(route)} names no configured model")
+    if prefer:
+        links.sort(key=lambda p: prefer not in (p.name, p.model, p.key))
+    return links
 
 
-def _ordered(providers: list[Provider], kwargs: dict[str, Any]) -> list[Provider]:
-    """The providers with ``kwargs["prefer"]`` (a provider name; popped) moved first."""
-    prefer = kwargs.pop("prefer", None)
-    return sorted(providers, key=lambda p: p.name != prefer) if prefer else providers
+def _check_size(messages: list[BaseMessage], tools: list[Any] | None, limit: int) -> None:
+    """Refuse a prompt that may exceed ``limit`` tokens (settings ``max_input_tokens``).
+
+    The bound: UTF-8 bytes of the messages (content, tool calls) and tool schemas, plus 8
+    per message; byte-level BPE tokenizers (GPT, Claude, Gemini, Qwen) never make more
+    tokens than bytes, and chat formats add a few per message. Budgets reserve a run's
+    worst case with this cap (:mod:`aimesh.service.budgets`), so it must hold.
+
+    Raises:
+        InvalidInputError: The prompt may be longer than ``limit`` tokens.
+    """
+    fields = {"content", "tool_calls", "tool_call_id", "name"}
+    size = sum(len(m.model_dump_json(include=fields).encode()) + 8 for m in messages)
+    size += sum(len(json.dumps(convert_to_openai_tool(t)).encode()) for t in tools or [])
+    if size > limit:
+        raise InvalidInputError(
+            "messages",
+            f"the prompt may need up to {size} tokens ({len(messages)} messages and tools)",
+            f"at most max_input_tokens={limit} (AIMESH_MAX_INPUT_TOKENS)",
+        )
 
 
 def _provider_call(
@@ -380,36 +601,18 @@ def _checked(message: BaseMessage) -> AIMessage:
     return message
 
 
-def _has_content(chunk: AIMessageChunk) -> bool:
-    return bool(chunk.text or chunk.tool_call_chunks)
-
-
-def _until_content(stream: Iterator[AIMessageChunk]) -> list[AIMessageChunk]:
-    """Chunks up to the first with text or tool calls; raise ProviderError if none."""
-    head: list[AIMessageChunk] = []
-    for chunk in stream:
-        head.append(chunk)
-        if _has_content(chunk):
-            return head
-    raise ProviderError("provider stream ended without any content")
-
-
-async def _auntil_content(stream: AsyncIterator[AIMessageChunk]) -> list[AIMessageChunk]:
-    """Async :func:`_until_content`."""
-    head: list[AIMessageChunk] = []
-    async for chunk in stream:
-        head.append(chunk)
-        if _has_content(chunk):
-            return head
-    raise ProviderError("provider stream ended without any content")
-
-
-async def _atoken(
-    chunk: ChatGenerationChunk, run_manager: AsyncCallbackManagerForLLMRun | None
-) -> ChatGenerationChunk:
-    if run_manager:
-        await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-    return chunk
+def _tokens(usage: UsageMetadata | None) -> dict[str, int | None]:
+    """Ledger token columns from LangChain usage (None = the provider did not report it)."""
+    if usage is None:
+        return dict.fromkeys(("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens"))
+    inputs = usage.get("input_token_details") or {}
+    outputs = usage.get("output_token_details") or {}
+    return {
+        "input_tokens": usage["input_tokens"],
+        "output_tokens": usage["output_tokens"],
+        "cached_tokens": inputs.get("cache_read"),
+        "reasoning_tokens": outputs.get("reasoning"),
+    }
 
 
 def _result(message: AIMessage, metadata: dict[str, Any]) -> ChatResult:
@@ -426,39 +629,3 @@ def _model_name(message: BaseMessage) -> str | None:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
-
-
-def _announce(event: dict[str, str] | None, run_manager: CallbackManagerForLLMRun | None) -> None:
-    """Dispatch the ``model_fallback`` event on the chain's run, else the enclosing run."""
-    if event is None:
-        return
-    if run_manager is None:
-        with suppress(RuntimeError):  # raised when no run encloses the call: nobody listens
-            dispatch_custom_event(FALLBACK_EVENT, event)
-        return
-    manager = CallbackManager(
-        handlers=run_manager.handlers,
-        parent_run_id=run_manager.run_id,
-        tags=run_manager.tags,
-        metadata=run_manager.metadata,
-    )
-    manager.on_custom_event(FALLBACK_EVENT, event, run_id=run_manager.run_id)
-
-
-async def _aannounce(
-    event: dict[str, str] | None, run_manager: AsyncCallbackManagerForLLMRun | None
-) -> None:
-    """Async :func:`_announce`."""
-    if event is None:
-        return
-    if run_manager is None:
-        with suppress(RuntimeError):  # raised when no run encloses the call: nobody listens
-            await adispatch_custom_event(FALLBACK_EVENT, event)
-        return
-    manager = AsyncCallbackManager(
-        handlers=run_manager.handlers,
-        parent_run_id=run_manager.run_id,
-        tags=run_manager.tags,
-        metadata=run_manager.metadata,
-    )
-    await manager.on_custom_event(FALLBACK_EVENT, event, run_id=run_manager.run_id)

@@ -1,18 +1,27 @@
-"""Build the chat models of the provider chain from the settings.
+"""Build the chat models of the provider chain from the settings: one link per model.
 
 Remote providers are used only when configured (a key, or a base URL for an
 OpenAI-compatible server); the local model is used unless its GGUF cannot be resolved.
-SDK retries are off so that only the chain decides what happens after a failure.
+SDK retries are off so that only the chain decides what happens after a failure, and
+every remote call has connect and first-byte timeouts from the settings (not the SDKs'
+600 s): separate ones for OpenAI (httpx.Timeout), one figure for Anthropic and Gemini,
+whose LangChain integrations take a single number. The chain adds its own per-chunk and
+per-attempt limits on top (:mod:`aimesh.llm.chain`).
 """
 
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from langchain_core.language_models import BaseChatModel
 
 from aimesh.config import ProviderName, Settings
 from aimesh.errors import ModelFileError, NoProviderError
+from aimesh.llm.route import link_key
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +34,23 @@ class Provider:
         name: Provider name (``anthropic``, ``openai``, ``google``, ``local``).
         model: Configured model name (the GGUF file stem for ``local``).
         chat_model: The LangChain chat model calling it.
+        default: Whether the default chain uses it (the first model of its provider).
     """
 
     name: ProviderName
     model: str
     chat_model: BaseChatModel
+    default: bool = True
+
+    @property
+    def key(self) -> str:
+        """The link key, ``provider/model``."""
+        return link_key(self.name, self.model)
+
+    @property
+    def remote(self) -> bool:
+        """Whether calls leave the machine (the chain times them out; the local model not)."""
+        return self.name != "local"
 
 
 class _Unavailable(Exception):
@@ -43,7 +64,8 @@ def build_providers(settings: Settings) -> list[Provider]:
         settings: Provider order, keys, models, timeouts and local-model settings.
 
     Returns:
-        At least one provider; skipped ones are logged with their reason.
+        At least one link: every configured model of every usable provider (its first
+        model marked ``default``); skipped providers are logged with their reason.
 
     Raises:
         NoProviderError: None is usable; the message lists each reason and the fix.
@@ -54,7 +76,10 @@ def build_providers(settings: Settings) -> list[Provider]:
         try:
             if reason := _missing_config(name, settings):
                 raise _Unavailable(reason)
-            providers.append(_BUILDERS[name](settings))
+            models = settings.models_of(name) or [""]  # the local model: one GGUF
+            providers += [
+                _BUILDERS[name](settings, model, index == 0) for index, model in enumerate(models)
+            ]
         except _Unavailable as exc:
             logger.info("provider %s skipped: %s", name, exc)
             reasons.append(f"{name}: {exc}")
@@ -88,43 +113,59 @@ def _missing_config(name: ProviderName, settings: Settings) -> str | None:
     return None
 
 
-def _anthropic(settings: Settings) -> Provider:
+def _timeout(settings: Settings) -> "httpx.Timeout":
+    """Per-attempt HTTP timeouts: connect, and the wait for each read (first byte, next chunk)."""
+    import httpx
+
+    return httpx.Timeout(
+        settings.request_timeout,
+        connect=settings.connect_timeout,
+        read=settings.first_byte_timeout,
+    )
+
+
+def _anthropic(settings: Settings, model: str, default: bool) -> Provider:
     from langchain_anthropic import ChatAnthropic
 
-    model = ChatAnthropic(
-        model=settings.anthropic_model,
+    chat = ChatAnthropic(
+        model=model,
         api_key=settings.anthropic_api_key,
-        timeout=settings.request_timeout,
+        base_url=settings.anthropic_base_url,
+        # One figure for connect and each read: ChatAnthropic takes no httpx.Timeout.
+        timeout=settings.first_byte_timeout,
         max_retries=0,
         temperature=settings.temperature,
         max_tokens=settings.max_output_tokens,
     )
-    return Provider("anthropic", settings.anthropic_model, model)
+    return Provider("anthropic", model, chat, default)
 
 
-def _openai(settings: Settings) -> Provider:
+def _openai(settings: Settings, model: str, default: bool) -> Provider:
     from langchain_openai import ChatOpenAI
     from pydantic import SecretStr
 
     # OpenAI-compatible servers (vLLM, Ollama) accept any key, but the SDK needs one.
-    model = ChatOpenAI(
-        model=settings.openai_model,
+    chat = ChatOpenAI(
+        model=model,
         api_key=settings.openai_api_key or SecretStr("unused"),
         base_url=settings.openai_base_url,
-        timeout=settings.request_timeout,
+        timeout=_timeout(settings),
         max_retries=0,
         temperature=settings.temperature,
         max_completion_tokens=settings.max_output_tokens,
+        stream_usage=True,
     )
-    return Provider("openai", settings.openai_model, model)
+    return Provider("openai", model, chat, default)
 
 
-def _google(settings: Settings) -> Provider:
+def _google(settings: Settings, model: str, default: bool) -> Provider:
     from langchain_google_genai import ChatGoogleGenerativeAI
 
-    model = ChatGoogleGenerativeAI(
-        model=settings.google_model,
+    chat = ChatGoogleGenerativeAI(
+        model=model,
         api_key=settings.google_api_key,
+        base_url=settings.google_base_url,
+        # The whole request (google-genai has no other); the chain times first bytes.
         timeout=settings.request_timeout,
         # google-genai counts attempts including the first one: 1 means no SDK retry
         # (0 would mean "SDK default", several retries).
@@ -132,10 +173,10 @@ def _google(settings: Settings) -> Provider:
         temperature=settings.temperature,
         max_output_tokens=settings.max_output_tokens,
     )
-    return Provider("google", settings.google_model, model)
+    return Provider("google", model, chat, default)
 
 
-def _local(settings: Settings) -> Provider:
+def _local(settings: Settings, model: str, default: bool) -> Provider:
     from aimesh.llm.gguf import resolve_gguf
     from aimesh.llm.local import LocalChatModel
 
@@ -143,10 +184,10 @@ def _local(settings: Settings) -> Provider:
         path = resolve_gguf(settings)
     except ModelFileError as exc:
         raise _Unavailable(str(exc)) from exc
-    return Provider("local", path.stem, LocalChatModel.from_settings(settings, path))
+    return Provider("local", path.stem, LocalChatModel.from_settings(settings, path), default)
 
 
-_BUILDERS: dict[ProviderName, Callable[[Settings], Provider]] = {
+_BUILDERS: dict[ProviderName, Callable[[Settings, str, bool], Provider]] = {
     "anthropic": _anthropic,
     "openai": _openai,
     "google": _google,

@@ -2,8 +2,9 @@
 
 A task is claimed atomically (``pending`` -> ``running``), so when several API processes
 share a database each task runs once. Its events go, in order, to the Redis Streams event
-log (served to SSE clients by any process) and its agent, tool and model calls to the audit
-log. Cancelling reaches the process running the task through Redis pub/sub.
+log (served to SSE clients by any process), its agent and tool calls to the audit log, and
+every model call attempt (failed ones too) to the ledger. Cancelling reaches the process
+running the task through Redis pub/sub.
 """
 
 import asyncio
@@ -21,14 +22,19 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aimesh.context import Context
-from aimesh.errors import AimeshError
+from aimesh.errors import AimeshError, BudgetExceededError, NoProviderError
 from aimesh.graphs.events import Event, EventRecorder
 from aimesh.graphs.run import AskResult, ask
+from aimesh.llm.catalog import ModelInfo
+from aimesh.llm.route import use_route
+from aimesh.llm.selection import ModelSelection, choose_route
 from aimesh.memory.items import Scope
 from aimesh.memory.run import RunMemory
 from aimesh.memory.shared import SharedMemory
 from aimesh.ml.service import MLService
 from aimesh.service import audit
+from aimesh.service.budgets import Admission, Budgets, Spender
+from aimesh.service.ledger import Ledger, ModelHistory, Period, RunContext, model_history
 from aimesh.store.batch import GroupCommit
 from aimesh.store.database import Database
 from aimesh.store.eventlog import EventLog
@@ -55,8 +61,12 @@ class TaskRunner:
         redis: Redis connection (cancel requests travel on ``aimesh:cancel``).
         build_graph: Compiles the coordinator for a network's agent records.
         ml: The ML service the tools use.
-        audit: The audit log (agent, tool and model calls).
+        audit: The audit log (agent and tool calls).
+        ledger: The model-call ledger (one row per provider attempt).
+        budgets: Reserves each run's worst-case cost before it starts, reconciles after.
         memory: Shared memory; each run reads and writes its network's.
+        links: The provider chain's links (:func:`aimesh.llm.catalog.model_links`); each
+            task runs on the route chosen from them for its ``model_selection``.
         workers: Tasks run at once.
         max_repeats: Loop guard: runs of one identical delegation per task.
     """
@@ -70,7 +80,10 @@ class TaskRunner:
         build_graph: GraphBuilder,
         ml: MLService,
         audit: audit.AuditLog,
+        ledger: Ledger,
+        budgets: Budgets,
         memory: SharedMemory,
+        links: Sequence[ModelInfo],
         workers: int = 1,
         max_repeats: int = 1,
     ) -> None:
@@ -81,7 +94,10 @@ class TaskRunner:
         self.build_graph = build_graph
         self.ml = ml
         self.audit = audit
+        self.ledger = ledger
+        self.budgets = budgets
         self.memory = memory
+        self.links = links
         self.max_repeats = max_repeats
         self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
         self._order = itertools.count()
@@ -200,31 +216,94 @@ class TaskRunner:
         )
         question = _question(task)
         outcome: dict[str, Any]
+        admission: Admission | None = None
         try:
             async with asyncio.timeout(network.timeout_seconds):
-                result = await ask(
-                    self.build_graph(agents),
-                    question,
-                    context=Context(self.ml, network.max_iterations, self.max_repeats, memory),
-                    thread_id=task.thread_id,
-                    max_chars=len(question),
-                    recorder=writer.recorder,
-                )
+                route = await self._route(task, writer)
+                admission = await self._admit(task, network, agents, route, writer)
+                with use_route(admission.route):
+                    result = await ask(
+                        self.build_graph(agents),
+                        question,
+                        context=Context(self.ml, network.max_iterations, self.max_repeats, memory),
+                        thread_id=task.thread_id,
+                        max_chars=len(question),
+                        recorder=writer.recorder,
+                    )
             outcome = _succeeded(result)
         except TimeoutError:
             outcome = writer.fail("timed_out", "TaskTimeout", f"{network.timeout_seconds} s")
         except asyncio.CancelledError:
             outcome = writer.fail("cancelled", "TaskCancelled", "cancelled by request")
+        except BudgetExceededError as error:
+            writer.recorder.emit("budget", data={"action": "refused", **error.detail()})
+            outcome = writer.fail("failed", "budget_exceeded", str(error))
         except AimeshError as error:  # ask() has logged the error event
             outcome = writer.fail("failed", type(error).__name__, str(error), emit=False)
         except Exception as error:
             logger.exception("task %s failed", task_id)
             outcome = writer.fail("failed", "InternalError", type(error).__name__)
         await writer.close()
+        await asyncio.shield(self._settle(task_id, admission))  # every outcome gets here
         async with self.sessions.begin() as session:
             await session.execute(
                 update(Task).where(Task.id == task_id).values(finished_at=utcnow(), **outcome)
             )
+
+    async def _admit(
+        self,
+        task: Task,
+        network: Network,
+        agents: Sequence[Agent],
+        route: Sequence[str],
+        writer: "_EventWriter",
+    ) -> Admission:
+        """Reserve the run's worst case against its budgets; emit ``budget`` on a downgrade.
+
+        Raises:
+            BudgetExceededError: A budget refuses the run.
+        """
+        selection = None if task.model_selection is None else ModelSelection(**task.model_selection)
+        admission = await self.budgets.admit(
+            Spender(task.tenant, task.network_id, task.key_id),
+            self.budgets.bound(network.max_iterations, [a.max_tokens for a in agents]),
+            route,
+            selection,
+        )
+        if admission.event is not None:
+            writer.recorder.emit("budget", data=admission.event)
+        return admission
+
+    async def _settle(self, task_id: str, admission: Admission | None) -> None:
+        """Reconcile the run's reservation with its ledger rows' cost (unknown: all of it)."""
+        if admission is None or admission.reservation is None or not admission.reservation.holds:
+            return
+        try:
+            actual = await self.budgets.run_cost_usd(task_id)
+            await self.budgets.reconcile(admission.reservation, actual)
+        except Exception:  # the reservation lapses with its window; the task still ends
+            logger.exception("budget reservation of task %s not reconciled", task_id)
+
+    async def _route(self, task: Task, writer: "_EventWriter") -> list[str]:
+        """The chain links the task may use, in order, chosen for its ``model_selection``.
+
+        Without a selection: the default chain (no history needed). With one: from the
+        links' capabilities, prices and the tenant's measured history in the ledger.
+
+        Raises:
+            NoProviderError: No configured model meets the selection (after its ``error``
+                event).
+        """
+        selection = None if task.model_selection is None else ModelSelection(**task.model_selection)
+        history: dict[str, ModelHistory] = {}
+        if selection is not None:
+            async with self.sessions() as session:
+                history = await model_history(session, Period(task.tenant))
+        try:
+            return choose_route(selection, self.links, history)
+        except NoProviderError as error:  # the run's error event, as ask() logs its own
+            writer.recorder.emit("error", data=_error(type(error).__name__, str(error)))
+            raise
 
     async def _append(self, event: Event) -> None:
         await self.events.append(event.task_id, event.id, event.model_dump_json())
@@ -268,17 +347,22 @@ def _succeeded(result: AskResult) -> dict[str, Any]:
 
 
 class _EventWriter:
-    """Sends a task's events, in order, to the event log and its calls to the audit log."""
+    """Sends a task's events, in order, to the event log and the audit log; its attempts too.
+
+    Agent and tool calls go to the audit log, model call attempts to the ledger.
+    """
 
     def __init__(self, runner: TaskRunner, task: Task) -> None:
         self.runner = runner
         self.task_id = task.id
         self.network_id = task.network_id
         self.actor = audit.Actor(task.tenant, task.key_id, task.user_id)
+        self.context = RunContext(task.tenant, task.network_id, task.id, task.key_id, task.user_id)
         self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self.loop = asyncio.get_running_loop()
-        self.recorder = EventRecorder(task.id, self._put)
+        self.recorder = EventRecorder(task.id, self._put, on_attempt=self._attempt)
         self.drain = asyncio.create_task(self._drain())
+        self.ledger_writes: list[asyncio.Task[None]] = []
 
     def _put(self, event: Event | None) -> None:
         """Queue an event (None: the end) from any thread, in emission order.
@@ -289,6 +373,17 @@ class _EventWriter:
         """
         self.loop.call_soon_threadsafe(self.queue.put_nowait, event)
 
+    def _attempt(self, payload: dict[str, Any], agent: str) -> None:
+        """Write a model call attempt to the ledger (called from any thread).
+
+        Scheduled like events, so :meth:`close` sees every attempt reported before it.
+        """
+        self.loop.call_soon_threadsafe(self._write_attempt, dict(payload), agent)
+
+    def _write_attempt(self, payload: dict[str, Any], agent: str) -> None:
+        row = self.runner.ledger.record(payload, self.context, agent=agent)
+        self.ledger_writes.append(asyncio.create_task(row))
+
     def fail(self, status: str, kind: str, message: str, *, emit: bool = True) -> dict[str, Any]:
         """The outcome of a task that did not succeed; emits its ``error`` event."""
         if emit:
@@ -296,9 +391,15 @@ class _EventWriter:
         return {"status": status, "error": _error(kind, message)}
 
     async def close(self) -> None:
-        """Wait until every event is written."""
+        """Wait until every event and ledger row is written; log the rows that could not be."""
         self._put(None)
         await asyncio.shield(self.drain)
+        written = asyncio.gather(*self.ledger_writes, return_exceptions=True)
+        for outcome in await asyncio.shield(written):
+            if isinstance(outcome, BaseException):
+                logger.error(
+                    "ledger row of task %s not written: %s", self.task_id, outcome, exc_info=outcome
+                )
 
     async def _drain(self) -> None:
         while (event := await self.queue.get()) is not None:
@@ -308,34 +409,12 @@ class _EventWriter:
 
 
 def _audited_calls(event: Event, network_id: str) -> list[dict[str, Any]]:
-    """Audit entries for an agent, tool or model call event; [] for other events.
+    """Audit entries for an agent or tool call event; [] for other events.
 
-    A model call through the provider chain gives one entry per provider attempt (the
-    failed ones too) with its latency; the answering one carries the cost (USD).
+    Model calls are not audited: the ledger has one row per provider attempt.
     """
     status = event.data.get("status")
     common = {"agent": event.agent, "network_id": network_id}
-    if event.event == "agent" and status == "model_call":
-        attempts = event.data.get("attempts") or [{"model": event.model, "error": None}]
-        return [
-            {
-                "action": "model.call",
-                "resource_type": "model",
-                "resource_id": a["model"] if a["error"] else event.model,
-                "result": "error" if a["error"] else "success",
-                "cost_usd": None
-                if a["error"] or event.cost_usd is None
-                else Decimal(event.cost_usd),
-                "detail": {
-                    **common,
-                    "provider": a.get("provider"),
-                    "elapsed_s": a.get("elapsed_s"),
-                    "error": a["error"],
-                    "tokens": None if a["error"] else event.tokens,
-                },
-            }
-            for a in attempts
-        ]
     if event.event in ("agent", "tool") and status in ("finished", "error"):
         name = event.tool if event.event == "tool" else event.agent
         return [

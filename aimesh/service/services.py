@@ -17,12 +17,15 @@ from redis.asyncio import Redis
 from aimesh.agents.specialist import Specialist
 from aimesh.config import Settings
 from aimesh.graphs.coordinator import build_coordinator
+from aimesh.llm.catalog import model_links
 from aimesh.memory.redis_store import RedisMemory
 from aimesh.memory.semantic import SemanticMemory, open_chroma
 from aimesh.memory.shared import SharedMemory
 from aimesh.ml.service import MLService
 from aimesh.service.audit import AuditLog
+from aimesh.service.budgets import Budgets
 from aimesh.service.keycache import KeyCache
+from aimesh.service.ledger import Ledger
 from aimesh.service.mesh import specialists
 from aimesh.service.runner import TaskRunner
 from aimesh.store.database import Database
@@ -49,6 +52,7 @@ class Services:
         ml: ML service of the tools.
         secret: HMAC secret of API keys.
         audit: The audit log (group commit).
+        ledger: The model-call ledger (group commit).
         keys: Verified API keys of this process, evicted on revocation in any process.
         memory: Shared memory of the networks (Redis items, Chroma recall).
         runner: Task queue and workers of this process.
@@ -63,6 +67,7 @@ class Services:
     ml: MLService
     secret: bytes
     audit: AuditLog
+    ledger: Ledger
     keys: KeyCache
     memory: SharedMemory
     runner: TaskRunner
@@ -79,6 +84,15 @@ def open_semantic(settings: Settings) -> SemanticMemory:
     return SemanticMemory(client, embedding_function())
 
 
+def _provider_chain(settings: Settings, redis: Redis) -> BaseChatModel:
+    """The provider chain, streaming, its circuit breakers shared through Redis."""
+    from aimesh.llm.breaker import RedisBreaker
+    from aimesh.llm.chain import ProviderChain
+
+    breaker = RedisBreaker(redis, settings.breaker_failures, settings.breaker_cooldown)
+    return ProviderChain(settings=settings, streaming=True, breaker=breaker)
+
+
 @asynccontextmanager
 async def open_services(
     settings: Settings, model: BaseChatModel | None = None
@@ -93,20 +107,19 @@ async def open_services(
     Raises:
         StorageError: The database or Redis cannot be reached, started or migrated.
     """
-    if model is None:
-        from aimesh.llm.chain import ProviderChain
-
-        model = ProviderChain(settings=settings, streaming=True)
     async with AsyncExitStack() as stack:
         db = Database(settings.database)
         stack.push_async_callback(db.close)
         await db.migrate()
         redis = await stack.enter_async_context(open_redis(settings.redis_url, settings.home_dir))
+        model = model or _provider_chain(settings, redis)
         checkpointer = await stack.enter_async_context(db.checkpointer())
         events = EventLog(redis)
         memory = SharedMemory(RedisMemory(redis), functools.partial(open_semantic, settings))
         ml = MLService(settings)
         audit = AuditLog(db.engine)
+        ledger = Ledger(db.engine)
+        links = model_links(settings)
         keys = KeyCache(db.sessions, server_secret(settings), redis)
         await stack.enter_async_context(keys.listening())
         chat_model = model
@@ -126,7 +139,10 @@ async def open_services(
             build_graph=build_graph,
             ml=ml,
             audit=audit,
+            ledger=ledger,
+            budgets=Budgets(db.engine, settings, links),
             memory=memory,
+            links=links,
             workers=settings.task_workers,
             max_repeats=settings.max_repeats,
         )
@@ -142,6 +158,7 @@ async def open_services(
             ml=ml,
             secret=keys.secret,
             audit=audit,
+            ledger=ledger,
             keys=keys,
             memory=memory,
             runner=runner,

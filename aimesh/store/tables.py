@@ -1,5 +1,6 @@
-"""The durable records (SQLAlchemy 2 ORM): keys, networks, agents, threads, tasks, audit.
+"""The durable records (SQLAlchemy 2 ORM): keys, networks, agents, threads, tasks, audit, budgets.
 
+The model-call ledger is here too.
 Every row but a retention policy's belongs to one tenant (an MSP); queries filter on it.
 Times are timezone-aware UTC; money is a decimal string in USD (None = unknown).
 """
@@ -9,7 +10,18 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -185,3 +197,69 @@ class RetentionPolicy(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(32))
     last_sweep: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class LedgerEntry(Base):
+    """One model call attempt through the provider chain, failed ones included. Append-only.
+
+    Tokens are as the provider reported them (None = not reported); ``cost_usd`` is priced by
+    genai-prices (``price_source`` names its version), None when unknown, 0 for the local model.
+    """
+
+    __tablename__ = "model_ledger"
+    __table_args__ = (Index("ix_model_ledger_tenant_at", "tenant", "at"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    tenant: Mapped[str | None] = mapped_column(String(64))
+    network_id: Mapped[str | None] = mapped_column(String(32))
+    task_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    agent: Mapped[str | None] = mapped_column(String(40))
+    tool: Mapped[str | None] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(16))
+    model_requested: Mapped[str] = mapped_column(String(100))
+    model_used: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    streamed: Mapped[bool] = mapped_column(default=False)
+    input_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_tokens: Mapped[int | None] = mapped_column(Integer)
+    cached_tokens: Mapped[int | None] = mapped_column(Integer)
+    reasoning_tokens: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[Decimal | None]
+    price_source: Mapped[str | None] = mapped_column(String(64))
+    latency_s: Mapped[float] = mapped_column(Float)
+
+
+class Budget(Base):
+    """A spending limit (USD per day or month) on a tenant, one of its networks or an API key."""
+
+    __tablename__ = "budgets"
+    __table_args__ = (
+        Index("ix_budgets_scope", "tenant", "scope", "scope_id", "period", unique=True),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(16))
+    scope_id: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(8))
+    limit_usd: Mapped[Decimal]
+    on_limit: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class BudgetWindow(Base):
+    """Spend and open reservations of one budget in one period window, in nano-USD (1e-9).
+
+    Integers, so that a reservation is one conditional ``UPDATE`` on any database.
+    """
+
+    __tablename__ = "budget_windows"
+    budget_id: Mapped[str] = mapped_column(
+        ForeignKey("budgets.id", ondelete="CASCADE"), primary_key=True
+    )
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    spent_nusd: Mapped[int] = mapped_column(BigInteger, default=0)
+    reserved_nusd: Mapped[int] = mapped_column(BigInteger, default=0)

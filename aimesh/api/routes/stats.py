@@ -1,32 +1,28 @@
-"""Cost, usage and model statistics of the caller's tenant, computed from the audit log.
+"""Cost, usage and model statistics of the caller's tenant.
 
-Every model call made for a task is audited with its provider, model, latency and cost
-(USD from genai-prices; the local model costs 0; null = unknown price), so these figures
-are measurements, not estimates.
+Cost and usage are SQL aggregates of the model-call ledger, which has one row per provider
+attempt made for a task (failed ones too) with its provider, model, tokens, latency and cost
+(USD from genai-prices; the local model costs 0; null = unknown price), so these figures are
+measurements, not estimates. The model statistics add each chain link's capabilities and
+prices (:mod:`aimesh.llm.catalog`) to its measured history.
 """
 
-from collections import defaultdict
-from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
-from statistics import fmean
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from aimesh.api.deps import Reader, ServicesDep, SessionDep
 from aimesh.api.schemas import DateTime
-from aimesh.llm.gguf import GGUF_NAME
-from aimesh.llm.providers import configured_providers
-from aimesh.service.audit import AuditQuery
-from aimesh.store.tables import AuditEntry
+from aimesh.llm.catalog import Capabilities, Prices, model_links
+from aimesh.service import ledger
 
 router = APIRouter(prefix="/stats", tags=["stats"])
 Since = Annotated[DateTime | None, Query(description="From this time (UTC), inclusive.")]
 Until = Annotated[DateTime | None, Query(description="Up to this time (UTC), exclusive.")]
-SOURCE = "audit log of model calls made for tasks"
+SOURCE = ledger.SOURCE
 
 
 class Period(BaseModel):
@@ -37,115 +33,124 @@ class Period(BaseModel):
 
 
 class CostStats(BaseModel):
-    """Spend in USD: total and per model, user and network."""
+    """Spend in USD (exact decimal strings): total and per model, user and network.
 
-    total_cost_usd: Decimal
-    calls_with_unknown_cost: int = Field(description="Calls whose price genai-prices lacks.")
-    per_model: dict[str, Decimal]
-    per_user: dict[str, Decimal]
-    per_network: dict[str, Decimal]
+    A call is one provider attempt; a failed attempt costs 0 USD unless the provider
+    reported tokens for it. Calls of unknown price are counted apart, never as 0 USD.
+    """
+
+    total_cost_usd: Decimal = Field(description="USD of every call of known cost.")
+    total_calls: int = Field(description="Calls (provider attempts) in the period.")
+    calls_with_unknown_cost: int = Field(
+        description="Calls whose price is unknown (genai-prices lacks the model, or no usage "
+        "was reported): left out of every USD figure."
+    )
+    per_model: dict[str, Decimal] = Field(
+        description="USD per provider/model (the model requested), calls of known cost."
+    )
+    unknown_cost_per_model: dict[str, int] = Field(
+        description="Calls of unknown cost per provider/model (models that have any)."
+    )
+    per_user: dict[str, Decimal] = Field(description="USD per user id of the task's API key.")
+    per_network: dict[str, Decimal] = Field(description="USD per network id.")
     time_period: Period
     source: str = SOURCE
 
 
+class TokenCounts(BaseModel):
+    """Tokens as the providers reported them, summed; null = no call reported that count."""
+
+    input: int | None
+    output: int | None
+    cached: int | None
+    reasoning: int | None
+
+
 class UsageStats(BaseModel):
-    """Model calls: totals, failures, calls and mean latency (seconds) per model."""
+    """Model calls (provider attempts): totals; calls, failures, latency and tokens per model.
+
+    Per model means per ``provider/model`` (the model requested); latency in seconds.
+    """
 
     total_calls: int
     successful_calls: int
     failed_calls: int
-    per_model: dict[str, int]
-    average_latency_s: dict[str, float]
+    per_model: dict[str, int] = Field(description="Calls per provider/model.")
+    failed_per_model: dict[str, int] = Field(description="Failed calls per provider/model.")
+    average_latency_s: dict[str, float] = Field(
+        description="Mean seconds per call, per provider/model (to the millisecond)."
+    )
+    tokens: TokenCounts
+    tokens_per_model: dict[str, TokenCounts]
     time_period: Period
     source: str = SOURCE
 
 
+class MeasuredHistory(BaseModel):
+    """A model's calls (provider attempts) for the caller's tenant, all time, from the ledger."""
+
+    calls: int
+    failures: int
+    success_rate: float | None = Field(description="Share of calls that succeeded (0..1).")
+    mean_latency_s: float | None = Field(description="Mean seconds per call.")
+    median_latency_s: float | None = Field(description="Median seconds per call.")
+    source: str = SOURCE
+
+
 class ModelStats(BaseModel):
-    """One model of the provider chain: configuration and measured history."""
+    """One link of the provider chain: place, capabilities, prices and measured history."""
 
     provider: str
     model: str
-    configured: bool
-    position: int = Field(description="Place in the fallback chain, from 1.")
-    calls: int
-    failures: int
-    success_rate: float | None
-    average_latency_s: float | None
-
-
-async def _model_calls(
-    session: SessionDep, tenant: str, since: Any, until: Any
-) -> list[AuditEntry]:
-    query = AuditQuery(tenant=tenant, action="model.call", since=since, until=until)
-    return list(await session.scalars(query.select()))
+    position: int = Field(description="Place among the chain's links (settings order), from 1.")
+    default: bool = Field(description="Used by the default chain (its provider's first model).")
+    configured: bool = Field(description="Its provider is configured (key or base URL).")
+    capabilities: Capabilities = Field(description="Null fields: not known for this model.")
+    prices: Prices = Field(description="USD per million tokens; null = unknown price.")
+    history: MeasuredHistory
 
 
 @router.get("/cost")
 async def cost_stats(
     caller: Reader, session: SessionDep, since: Since = None, until: Until = None
 ) -> CostStats:
-    """Spend (USD) per model, user and network over the period."""
-    totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    unknown = 0
-    for entry in await _model_calls(session, caller.tenant, since, until):
-        if entry.result != "success":
-            continue
-        if entry.cost_usd is None:
-            unknown += 1
-            continue
-        for group, key in (
-            ("model", entry.resource_id),
-            ("user", entry.user_id),
-            ("network", entry.detail.get("network_id")),
-        ):
-            totals[group][key or "unknown"] += entry.cost_usd
+    """Spend (USD) per model, user and network over the period, from the ledger."""
+    totals = await ledger.cost_totals(session, ledger.Period(caller.tenant, since, until))
     return CostStats(
-        total_cost_usd=sum(totals["model"].values(), Decimal(0)),
-        calls_with_unknown_cost=unknown,
-        per_model=totals["model"],
-        per_user=totals["user"],
-        per_network=totals["network"],
+        total_cost_usd=totals.total_usd,
+        total_calls=totals.calls,
+        calls_with_unknown_cost=totals.calls_with_unknown_cost,
+        per_model=totals.per_model,
+        unknown_cost_per_model=totals.unknown_per_model,
+        per_user=totals.per_user,
+        per_network=totals.per_network,
         time_period=Period(since=since, until=until),
     )
 
 
-def _grouped(
-    entries: list[AuditEntry], key: Callable[[AuditEntry], str | None]
-) -> dict[str, list[AuditEntry]]:
-    groups: dict[str, list[AuditEntry]] = defaultdict(list)
-    for entry in entries:
-        groups[key(entry) or "unknown"].append(entry)
-    return groups
-
-
-def _model(entry: AuditEntry) -> str | None:
-    return entry.resource_id
-
-
-def _provider(entry: AuditEntry) -> str | None:
-    return entry.detail.get("provider")
-
-
-def _latency(entries: list[AuditEntry]) -> float | None:
-    seconds = [e.detail["elapsed_s"] for e in entries if e.detail.get("elapsed_s") is not None]
-    return round(fmean(seconds), 3) if seconds else None
+def _token_counts(tokens: ledger.TokenTotals) -> TokenCounts:
+    return TokenCounts(
+        input=tokens.input, output=tokens.output, cached=tokens.cached, reasoning=tokens.reasoning
+    )
 
 
 @router.get("/usage")
 async def usage_stats(
     caller: Reader, session: SessionDep, since: Since = None, until: Until = None
 ) -> UsageStats:
-    """Model calls over the period: how many, how many failed, latency per model."""
-    entries = await _model_calls(session, caller.tenant, since, until)
-    groups = _grouped(entries, _model)
-    failed = sum(e.result != "success" for e in entries)
-    latency = {model: _latency(rows) for model, rows in groups.items()}
+    """Model calls over the period: how many failed, latency and tokens per model (ledger)."""
+    models = await ledger.usage_per_model(session, ledger.Period(caller.tenant, since, until))
+    calls = sum(m.calls for m in models.values())
+    failed = sum(m.failures for m in models.values())
     return UsageStats(
-        total_calls=len(entries),
-        successful_calls=len(entries) - failed,
+        total_calls=calls,
+        successful_calls=calls - failed,
         failed_calls=failed,
-        per_model={model: len(rows) for model, rows in groups.items()},
-        average_latency_s={m: s for m, s in latency.items() if s is not None},
+        per_model={key: m.calls for key, m in models.items()},
+        failed_per_model={key: m.failures for key, m in models.items()},
+        average_latency_s={key: round(m.mean_latency_s, 3) for key, m in models.items()},
+        tokens=_token_counts(ledger.total_tokens(models)),
+        tokens_per_model={key: _token_counts(m.tokens) for key, m in models.items()},
         time_period=Period(since=since, until=until),
     )
 
@@ -154,30 +159,36 @@ async def usage_stats(
 async def model_stats(
     caller: Reader, session: SessionDep, services: ServicesDep
 ) -> list[ModelStats]:
-    """The chain's models in fallback order, whether configured, and their measured history."""
-    settings = services.settings
-    configured = set(configured_providers(settings))
-    by_provider = _grouped(await _model_calls(session, caller.tenant, None, None), _provider)
-    models = {
-        "anthropic": settings.anthropic_model,
-        "openai": settings.openai_model,
-        "google": settings.google_model,
-        "local": (settings.gguf_path or Path(GGUF_NAME)).stem,  # as the local provider names it
-    }
-    out = []
-    for position, provider in enumerate(settings.providers, start=1):
-        rows = by_provider.get(provider, [])
-        failures = sum(e.result != "success" for e in rows)
-        out.append(
-            ModelStats(
-                provider=provider,
-                model=models[provider],
-                configured=provider in configured,
-                position=position,
-                calls=len(rows),
-                failures=failures,
-                success_rate=round(1 - failures / len(rows), 4) if rows else None,
-                average_latency_s=_latency(rows),
-            )
+    """Every link of the chain, in settings order, with what is known and measured of it.
+
+    Whether it is configured, its capabilities, its prices (genai-prices) and its measured
+    history (the caller's tenant's ledger rows).
+    """
+    history = await ledger.model_history(session, ledger.Period(caller.tenant))
+    return [
+        ModelStats(
+            provider=link.provider,
+            model=link.model,
+            position=link.position,
+            default=link.default,
+            configured=link.configured,
+            capabilities=link.capabilities,
+            prices=link.prices,
+            history=_measured(history.get(link.key)),
         )
-    return out
+        for link in model_links(services.settings)
+    ]
+
+
+def _measured(history: ledger.ModelHistory | None) -> MeasuredHistory:
+    if history is None:
+        return MeasuredHistory(
+            calls=0, failures=0, success_rate=None, mean_latency_s=None, median_latency_s=None
+        )
+    return MeasuredHistory(
+        calls=history.calls,
+        failures=history.failures,
+        success_rate=round(history.success_rate, 4),
+        mean_latency_s=round(history.mean_latency_s, 3),
+        median_latency_s=round(history.median_latency_s, 3),
+    )

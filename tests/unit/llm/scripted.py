@@ -1,6 +1,8 @@
 """A scripted fake chat model for provider-chain tests: it fails loudly when its script ends."""
 
+import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -12,7 +14,15 @@ from pydantic import Field
 
 from aimesh.llm.providers import Provider
 
-Step = AIMessage | BaseException | list[AIMessageChunk | BaseException]
+
+@dataclass(frozen=True)
+class Pause:
+    """A step (or stream item) that blocks for ``seconds``: a provider that hangs."""
+
+    seconds: float
+
+
+Step = AIMessage | BaseException | Pause | list[AIMessageChunk | BaseException | Pause]
 
 
 class ScriptedModel(BaseChatModel):
@@ -39,6 +49,9 @@ class ScriptedModel(BaseChatModel):
         if not self.script:
             raise AssertionError(f"script of {self.name} ran out after {len(self.seen)} calls")
         step = self.script.pop(0)
+        if isinstance(step, Pause):
+            time.sleep(step.seconds)
+            raise AssertionError(f"{self.name}: a hung call was not abandoned in time")
         if isinstance(step, BaseException):
             raise step
         return step
@@ -64,6 +77,9 @@ class ScriptedModel(BaseChatModel):
         step = self._next(messages, kwargs)
         assert isinstance(step, list), f"{self.name}: expected a stream step, got {step!r}"
         for item in step:
+            if isinstance(item, Pause):
+                time.sleep(item.seconds)
+                continue
             if isinstance(item, BaseException):
                 raise item
             yield ChatGenerationChunk(message=item)

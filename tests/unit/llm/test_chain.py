@@ -15,11 +15,19 @@ from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import tool
 from langgraph.graph import START, MessagesState, StateGraph
 
-from aimesh.errors import AllProvidersFailedError, NoProviderError, ProviderError
+from aimesh.config import Settings
+from aimesh.errors import (
+    AllProvidersFailedError,
+    InvalidInputError,
+    NoProviderError,
+    ProviderError,
+)
 from aimesh.llm import chain as chain_module
+from aimesh.llm.breaker import LocalBreaker
 from aimesh.llm.chain import ProviderChain
 from aimesh.llm.providers import Provider
-from tests.unit.llm.scripted import answer, provider, seen
+from aimesh.llm.route import use_route
+from tests.unit.llm.scripted import Pause, ScriptedModel, answer, provider, seen
 
 REQUEST = httpx2.Request("POST", "https://api.example.com/v1/messages")
 OVERLOADED = anthropic.OverloadedError(
@@ -88,7 +96,7 @@ async def test_falls_back_and_records_every_attempt() -> None:
     assert [a["provider"] for a in attempts] == ["anthropic", "openai", "google", "local"]
     assert "OverloadedError" in attempts[0]["error"] and "RateLimitError" in attempts[1]["error"]
     assert "TimeoutError" in attempts[2]["error"] and attempts[3]["error"] is None
-    assert all(a["elapsed_s"] >= 0 for a in attempts)
+    assert all(a["latency_s"] >= 0 for a in attempts)
 
 
 @pytest.mark.parametrize(
@@ -132,13 +140,6 @@ async def test_programming_errors_propagate_without_fallback(error: Exception) -
     assert seen(second) == []
 
 
-def test_sync_invoke_falls_back_too() -> None:
-    chain = ProviderChain(
-        providers=[provider("anthropic", "c", OVERLOADED), provider("local", "q", answer("ok"))]
-    )
-    assert chain.invoke(QUESTION).response_metadata["provider"] == "local"
-
-
 async def test_all_failing_raises_one_error_listing_every_attempt() -> None:
     chain = ProviderChain(
         providers=[
@@ -149,7 +150,7 @@ async def test_all_failing_raises_one_error_listing_every_attempt() -> None:
     with pytest.raises(AllProvidersFailedError) as caught:
         await chain.ainvoke(QUESTION)
     attempts = caught.value.attempts
-    assert [(a["provider"], a["model"]) for a in attempts] == [
+    assert [(a["provider"], a["model_requested"]) for a in attempts] == [
         ("anthropic", "claude"),
         ("local", "qwen"),
     ]
@@ -168,21 +169,14 @@ async def test_fallback_dispatches_model_fallback_events() -> None:
         ]
     )
     await chain.ainvoke(QUESTION, config={"callbacks": [recorder]})
-    assert [name for name, _ in recorder.events] == ["model_fallback", "model_fallback"]
-    first = recorder.events[0][1]
+    assert [name for name, _ in recorder.events] == [
+        *("model_attempt", "model_fallback", "model_attempt", "model_fallback", "model_attempt")
+    ]
+    first = recorder.events[1][1]
     assert first["from_provider"] == "anthropic" and first["from_model"] == "claude"
     assert first["to_provider"] == "openai" and first["to_model"] == "gpt"
     assert "OverloadedError" in first["error"]
     assert recorder.ends == 1  # provider calls do not reach the chain's callbacks
-
-
-def test_sync_fallback_dispatches_events() -> None:
-    recorder = Recorder()
-    chain = ProviderChain(
-        providers=[provider("anthropic", "c", OVERLOADED), provider("local", "q", answer("ok"))]
-    )
-    chain.invoke(QUESTION, config={"callbacks": [recorder]})
-    assert [data["to_provider"] for _, data in recorder.events] == ["local"]
 
 
 async def test_no_event_after_the_last_provider() -> None:
@@ -190,7 +184,7 @@ async def test_no_event_after_the_last_provider() -> None:
     chain = ProviderChain(providers=[provider("local", "q", ProviderError("x"))])
     with pytest.raises(AllProvidersFailedError):
         await chain.ainvoke(QUESTION, config={"callbacks": [recorder]})
-    assert recorder.events == []
+    assert [name for name, _ in recorder.events] == ["model_attempt"]
 
 
 async def test_unknown_price_is_none_never_zero() -> None:
@@ -252,21 +246,6 @@ async def test_stream_falls_back_silently_before_the_first_token() -> None:
     assert parts[-1].chunk_position == "last" and parts[-1].usage_metadata == merged.usage_metadata
 
 
-def test_sync_stream_falls_back_and_ends_with_metadata() -> None:
-    chain = ProviderChain(
-        providers=[
-            provider("openai", "gpt", RATE_LIMITED),
-            provider("local", "qwen", chunks("ok", model="qwen")),
-        ]
-    )
-    parts = list(chain.stream(QUESTION))
-    assert "".join(p.text for p in parts) == "ok"
-    assert (
-        parts[-1].response_metadata["provider"] == "local"
-        and parts[-1].response_metadata["cost_usd"] == "0"
-    )
-
-
 async def test_stream_without_content_falls_back() -> None:
     chain = ProviderChain(
         providers=[provider("openai", "gpt", chunks()), provider("local", "qwen", chunks("ok"))]
@@ -275,19 +254,157 @@ async def test_stream_without_content_falls_back() -> None:
     assert parts[-1].response_metadata["provider"] == "local"
 
 
-async def test_failure_after_the_first_token_raises_instead_of_ending_cleanly() -> None:
+async def test_failure_after_the_first_token_restarts_on_the_next_provider() -> None:
+    recorder = Recorder()
     broken = [AIMessageChunk("C0"), OVERLOADED]
     chain = ProviderChain(
         providers=[
             provider("anthropic", "claude", broken),
-            provider("local", "qwen", chunks("unused")),
+            provider("local", "qwen", chunks("ok")),
+        ],
+        streaming=True,
+    )
+    message = await chain.ainvoke(QUESTION, config={"callbacks": [recorder]})
+    assert message.text == "ok" and message.response_metadata["provider"] == "local"
+    assert "".join(recorder.tokens) == "C0ok"  # the client saw the partial, then was told
+    fallbacks = [data for name, data in recorder.events if name == "model_fallback"]
+    assert fallbacks == [
+        {
+            "from_provider": "anthropic",
+            "from_model": "claude",
+            "error": fallbacks[0]["error"],
+            "discard_partial": True,
+            "to_provider": "local",
+            "to_model": "qwen",
+        }
+    ]
+    assert "OverloadedError" in fallbacks[0]["error"]
+    assert [a["status"] for a in message.response_metadata["attempts"]] == ["error", "success"]
+
+
+async def test_astream_restarts_on_the_next_provider_after_a_mid_stream_failure() -> None:
+    broken = [AIMessageChunk("C0"), OVERLOADED]
+    chain = ProviderChain(
+        providers=[provider("anthropic", "claude", broken), provider("local", "qwen", chunks("ok"))]
+    )
+    received = [part.text async for part in chain.astream(QUESTION)]
+    assert "".join(received) == "C0ok"
+
+
+async def test_a_stream_cut_without_a_finish_reason_is_a_failure() -> None:
+    cut = [AIMessageChunk("C0"), AIMessageChunk("00")]  # ends without stop/finish reason
+    chain = ProviderChain(
+        providers=[provider("anthropic", "claude", cut), provider("local", "qwen", chunks("ok"))],
+        streaming=True,
+    )
+    message = await chain.ainvoke(QUESTION)
+    assert message.text == "ok"
+    assert "cut short" in message.response_metadata["attempts"][0]["error"]
+
+
+async def test_a_stalled_stream_times_out_and_falls_back() -> None:
+    stalled = [AIMessageChunk("C0"), Pause(1.5), AIMessageChunk("never")]
+    chain = ProviderChain(
+        providers=[provider("openai", "gpt", stalled), provider("local", "qwen", chunks("ok"))],
+        settings=Settings(first_byte_timeout=0.2, _env_file=None),
+        streaming=True,
+    )
+    message = await chain.ainvoke(QUESTION)
+    attempt = message.response_metadata["attempts"][0]
+    assert message.text == "ok" and "TimeoutError" in attempt["error"]
+    assert 0.2 <= attempt["latency_s"] < 2
+
+
+async def test_a_hung_call_times_out_after_request_timeout() -> None:
+    chain = ProviderChain(
+        providers=[provider("openai", "gpt", Pause(1.5)), provider("local", "qwen", answer("ok"))],
+        settings=Settings(request_timeout=0.2, _env_file=None),
+    )
+    message = await chain.ainvoke(QUESTION)
+    assert message.text == "ok"
+    assert "TimeoutError" in message.response_metadata["attempts"][0]["error"]
+
+
+def rate_limited(retry_after: str) -> openai.RateLimitError:
+    response = httpx2.Response(429, request=REQUEST, headers={"retry-after": retry_after})
+    return openai.RateLimitError("slow down", response=response, body=None)
+
+
+async def test_retry_after_that_fits_the_budget_retries_the_same_model() -> None:
+    recorder = Recorder()
+    first = provider("openai", "gpt-4.1-mini", rate_limited("0.05"), answer("ok"))
+    second = provider("local", "qwen", answer("never"))
+    message = await ProviderChain(providers=[first, second]).ainvoke(
+        QUESTION, config={"callbacks": [recorder]}
+    )
+    assert message.response_metadata["provider"] == "openai" and seen(second) == []
+    attempts = [data for name, data in recorder.events if name == "model_attempt"]
+    assert [(a["model_requested"], a["status"]) for a in attempts] == [
+        ("gpt-4.1-mini", "error"),
+        ("gpt-4.1-mini", "success"),
+    ]
+    assert attempts == message.response_metadata["attempts"]
+    assert not [name for name, _ in recorder.events if name == "model_fallback"]
+
+
+async def test_retry_after_beyond_the_budget_moves_on_at_once() -> None:
+    first = provider("openai", "gpt-4.1-mini", rate_limited("60"))
+    second = provider("local", "qwen", answer("ok"))
+    started = asyncio.get_running_loop().time()
+    message = await ProviderChain(providers=[first, second]).ainvoke(QUESTION)
+    assert message.response_metadata["provider"] == "local"
+    assert asyncio.get_running_loop().time() - started < 1
+    assert len(seen(first)) == 1
+
+
+async def test_each_attempt_is_a_ledger_row_event() -> None:
+    recorder = Recorder()
+    chain = ProviderChain(
+        providers=[
+            provider("anthropic", "claude-sonnet-4-5", OVERLOADED),
+            provider("openai", "gpt-4.1-mini", answer("ok", input_tokens=2000, output_tokens=100)),
         ]
     )
-    received: list[str] = []
-    with pytest.raises(ProviderError, match="after streaming began"):
-        async for part in chain.astream(QUESTION):
-            received.append(part.text)
-    assert received == ["C0"]
+    await chain.ainvoke(QUESTION, config={"callbacks": [recorder]})
+    failed, answered = [data for name, data in recorder.events if name == "model_attempt"]
+    assert failed["status"] == "error" and failed["cost_usd"] is None
+    assert failed["input_tokens"] is None and failed["model_used"] is None
+    assert answered["status"] == "success" and answered["input_tokens"] == 2000
+    assert answered["output_tokens"] == 100 and Decimal(answered["cost_usd"]) > 0
+    assert answered["price_source"].startswith("genai-prices ") and len(answered["id"]) == 32
+
+
+async def test_an_open_breaker_skips_its_model_but_never_the_last() -> None:
+    breaker = LocalBreaker(failures=2, cooldown=60)
+    first = provider("anthropic", "claude", OVERLOADED, OVERLOADED)
+    last = provider("local", "qwen", ProviderError("x"), ProviderError("y"), answer("ok"))
+    chain = ProviderChain(providers=[first, last], breaker=breaker)
+    for _ in range(2):
+        with pytest.raises(AllProvidersFailedError):
+            await chain.ainvoke(QUESTION)
+    message = await chain.ainvoke(QUESTION)  # anthropic is open: skipped; local is tried
+    assert [a["provider"] for a in message.response_metadata["attempts"]] == ["local"]
+    assert len(seen(first)) == 2
+
+
+async def test_a_route_picks_and_orders_the_links() -> None:
+    links = [
+        provider("anthropic", "claude-sonnet-4-5", answer("sonnet")),
+        Provider("anthropic", "claude-haiku-4-5", ScriptedModel(script=[answer("haiku")]), False),
+        provider("local", "qwen", answer("local")),
+    ]
+    chain = ProviderChain(providers=links)
+    with use_route(["anthropic/claude-haiku-4-5", "local/qwen"]):
+        assert (await chain.ainvoke(QUESTION)).text == "haiku"
+    assert (await chain.ainvoke(QUESTION)).text == "sonnet"  # default links: haiku is not one
+    with use_route(["openai/gpt"]), pytest.raises(NoProviderError, match="names no configured"):
+        await chain.ainvoke(QUESTION)
+
+
+def test_sync_calls_are_refused_with_a_clear_error() -> None:
+    chain = ProviderChain(providers=[provider("local", "q", answer("ok"))])
+    with pytest.raises(NotImplementedError, match="ainvoke"):
+        chain.invoke(QUESTION)
 
 
 async def test_programming_error_mid_stream_propagates_as_is() -> None:
@@ -340,7 +457,7 @@ async def test_fallback_event_reaches_astream_events_from_a_streamed_call() -> N
         return "".join([c.text async for c in chain.astream(messages)])
 
     events = [e async for e in RunnableLambda(step).astream_events(QUESTION, version="v2")]
-    custom = [e for e in events if e["event"] == "on_custom_event"]
+    custom = [e for e in events if e["name"] == "model_fallback"]
     assert [(e["name"], e["data"]["to_provider"]) for e in custom] == [("model_fallback", "local")]
 
 
@@ -356,7 +473,7 @@ def test_construction_is_cheap_and_providers_are_built_once(
     monkeypatch.setattr(chain_module, "build_providers", fake_build)
     chain = ProviderChain()
     assert built == []
-    threads = [threading.Thread(target=chain.invoke, args=(QUESTION,)) for _ in range(4)]
+    threads = [threading.Thread(target=chain.resolved_providers) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
@@ -377,4 +494,17 @@ async def test_async_first_call_builds_providers(monkeypatch: pytest.MonkeyPatch
 
 def test_an_empty_provider_list_is_refused() -> None:
     with pytest.raises(NoProviderError):
-        ProviderChain(providers=[]).invoke(QUESTION)
+        ProviderChain(providers=[]).resolved_providers()
+
+
+async def test_a_prompt_beyond_max_input_tokens_is_refused_before_any_call() -> None:
+    first = provider("anthropic", "claude", answer("never"))
+    chain = ProviderChain(
+        providers=[first], settings=Settings(max_input_tokens=1024, _env_file=None)
+    )
+    assert (await chain.ainvoke([HumanMessage("x" * 900)])).text == "never"
+    with pytest.raises(InvalidInputError, match="max_input_tokens=1024"):
+        await chain.ainvoke([HumanMessage("x" * 1100)])
+    with pytest.raises(InvalidInputError, match="^messages: "):
+        await chain.ainvoke([HumanMessage("é" * 600)])  # 1200 bytes: a token per byte at most
+    assert len(seen(first)) == 1

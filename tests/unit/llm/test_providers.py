@@ -29,17 +29,22 @@ def test_all_providers_in_order_with_sdk_retries_off(gguf_file: Path, tmp_path: 
         openai_api_key="sk-openai",
         google_api_key="g-key",
         gguf_path=gguf_file,
-        request_timeout=12.5,
+        connect_timeout=2.5,
+        first_byte_timeout=12.5,
+        request_timeout=40,
         max_output_tokens=300,
     )
     providers = build_providers(settings)
-    assert [(p.name, p.model) for p in providers] == [
-        ("anthropic", "claude-sonnet-4-5"),
-        ("openai", "gpt-4.1-mini"),
-        ("google", "gemini-2.5-flash"),
-        ("local", "tiny-model"),
+    assert [(p.key, p.default) for p in providers] == [
+        ("anthropic/claude-sonnet-4-6", True),
+        ("anthropic/claude-haiku-4-5", False),
+        ("openai/gpt-4.1-mini", True),
+        ("openai/gpt-4.1", False),
+        ("google/gemini-2.5-flash", True),
+        ("google/gemini-2.5-pro", False),
+        ("local/tiny-model", True),
     ]
-    anthropic, openai, google, local = (p.chat_model for p in providers)
+    anthropic, _, openai, _, google, _, local = (p.chat_model for p in providers)
     assert isinstance(anthropic, ChatAnthropic)
     assert (anthropic.max_retries, anthropic.default_request_timeout, anthropic.max_tokens) == (
         0,
@@ -47,9 +52,11 @@ def test_all_providers_in_order_with_sdk_retries_off(gguf_file: Path, tmp_path: 
         300,
     )
     assert isinstance(openai, ChatOpenAI)
-    assert (openai.max_retries, openai.request_timeout, openai.openai_api_base) == (0, 12.5, None)
+    assert (openai.max_retries, openai.openai_api_base, openai.stream_usage) == (0, None, True)
+    timeout = openai.request_timeout
+    assert (timeout.connect, timeout.read, timeout.write) == (2.5, 12.5, 40)
     assert isinstance(google, ChatGoogleGenerativeAI)
-    assert (google.max_retries, google.timeout) == (1, 12.5)  # one attempt: no SDK retry
+    assert (google.max_retries, google.timeout) == (1, 40)  # one attempt: no SDK retry
     assert isinstance(local, LocalChatModel) and local.model_path == gguf_file
 
 
@@ -57,7 +64,11 @@ def test_order_follows_settings(gguf_file: Path, tmp_path: Path) -> None:
     settings = Settings(
         home=tmp_path, providers=["local", "anthropic"], anthropic_api_key="k", gguf_path=gguf_file
     )
-    assert [p.name for p in build_providers(settings)] == ["local", "anthropic"]
+    links = build_providers(settings)
+    assert [p.key for p in links if p.default] == [
+        "local/tiny-model",
+        "anthropic/claude-sonnet-4-6",
+    ]
 
 
 def test_openai_compatible_endpoint_needs_no_key(tmp_path: Path) -> None:
@@ -65,7 +76,7 @@ def test_openai_compatible_endpoint_needs_no_key(tmp_path: Path) -> None:
         home=tmp_path,
         providers=["openai"],
         openai_base_url="http://127.0.0.1:11434/v1",
-        openai_model="qwen2.5",
+        openai_models=["qwen2.5"],
     )
     [provider] = build_providers(settings)
     assert provider.model == "qwen2.5"

@@ -88,7 +88,9 @@ async def test_counts_chain_calls_once_including_fallbacks_and_streams() -> None
     chunks = [
         AIMessageChunk("streamed", response_metadata={"model_name": "claude-sonnet-4-5"}),
         AIMessageChunk(
-            "", usage_metadata={"input_tokens": 1000, "output_tokens": 100, "total_tokens": 1100}
+            "",
+            usage_metadata={"input_tokens": 1000, "output_tokens": 100, "total_tokens": 1100},
+            response_metadata={"stop_reason": "end_turn"},
         ),
     ]
     chain = ProviderChain(

@@ -1,0 +1,757 @@
+"""Budgets: USD limits per UTC day or month on a tenant, one of its networks or API keys.
+
+Before a run the runner reserves the run's worst-case cost against every budget that
+applies to it (the tenant's, its network's and its API key's, day and month) in one
+transaction, budgets in id order (no deadlocks), all or nothing; after the run it
+reconciles: the reservation is released and the actual spend added. Spend and
+reservations are integers in nano-USD (``budget_windows``), so that a reservation is one
+conditional ``UPDATE`` that concurrent runs cannot overtake, on SQLite and PostgreSQL::
+
+    UPDATE budget_windows SET reserved_nusd = reserved_nusd + :x
+    WHERE budget_id = :b AND window_start = :w AND spent_nusd + reserved_nusd + :x <= :limit
+
+At a limit, a budget with ``on_limit="downgrade"`` lets the run go on a route of only the
+links (``provider/model``) whose worst cases fit, the cheapest kept (the local model costs
+0 USD), in the order model selection gives them under budget pressure (cheapest first,
+the local model last); ``"refuse"``, or no route fitting, refuses it with
+:class:`BudgetExceededError`. At submission (:meth:`Budgets.check`) only reconciled spend
+counts, so that a task is refused with HTTP 402 only when its budget is spent, not while
+running tasks hold reservations that may come back. A budget counts the spend of runs from
+its creation; runs under no budget reserve nothing.
+
+Worst case of a run (:class:`RunBound`), every figure from the code and genai-prices:
+
+- Model calls per run <= ``(MAX_MODEL_CALLS + 1) * D + 2``, D = the run's delegation cap
+  (the network's ``max_iterations``, which the runner passes as ``max_delegations``): the
+  loop guard (:func:`aimesh.graphs.guards.check_delegations`) refuses a coordinator step
+  that would bring the question's delegations over D, so at most D coordinator steps
+  delegate, and then one more step answers (or is refused), and the grounding check may
+  ask once for a rewrite (:meth:`aimesh.graphs.coordinator.Coordinator.grounded`): D + 2
+  coordinator calls. Each delegation runs one specialist, which makes at most
+  :data:`aimesh.agents.specialist.MAX_MODEL_CALLS` calls (its ``SpecialistLoop``).
+- One call costs at most the sum, over the links of its route, of ``max_input_tokens`` at
+  the link's input price plus the output cap at its output price (genai-prices, tiers
+  included). A sum, not the dearest link: within one call the chain may try every link,
+  and an attempt that fails after the provider took the prompt (a timeout, a stream cut
+  mid-answer) can still be billed. This assumes that the chain tries each link once per
+  call, retrying one only after a 429/503 with ``Retry-After`` (not billed), and that it
+  refuses prompts over ``max_input_tokens``. The output cap is ``max_output_tokens`` or a
+  custom agent's larger ``max_tokens``; reasoning tokens count within it.
+- A link with no known price makes the worst case unknown: such a run cannot be reserved
+  under a budget and counts as exceeding it (refused, or downgraded to priced links).
+"""
+
+import functools
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any, Literal, TypeVar
+
+from langchain_core.messages.ai import UsageMetadata
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from aimesh.agents.specialist import MAX_MODEL_CALLS
+from aimesh.config import Settings
+from aimesh.errors import BudgetExceededError, InvalidInputError, NoProviderError
+from aimesh.llm.catalog import ModelInfo
+from aimesh.llm.cost import price_usd
+from aimesh.llm.selection import ModelSelection, choose_route
+from aimesh.store.tables import (
+    Agent,
+    ApiKey,
+    Budget,
+    BudgetWindow,
+    LedgerEntry,
+    Network,
+    utcnow,
+)
+
+Scope = Literal["tenant", "network", "key"]
+Period = Literal["day", "month"]
+OnLimit = Literal["downgrade", "refuse"]
+SCOPES: tuple[Scope, ...] = ("tenant", "network", "key")
+PERIODS: tuple[Period, ...] = ("day", "month")
+ON_LIMIT: tuple[OnLimit, ...] = ("downgrade", "refuse")
+NANO = 10**9
+"""Nano-USD per USD: the unit of ``budget_windows``."""
+USD_PLACES = 6
+MAX_LIMIT_USD = Decimal("999999.999999")
+"""Largest budget: under a million USD a day or month, so nano-USD sums fit in 64 bits."""
+COORDINATOR_EXTRA_CALLS = 2
+"""Coordinator calls beyond its delegating steps: the answer (or the step the loop guard
+refuses) and one grounding rewrite."""
+T = TypeVar("T")
+
+
+# --- amounts and windows --------------------------------------------------------------
+
+
+def to_nusd(usd: Decimal) -> int:
+    """USD as nano-USD, rounded up: a cost is never under-counted."""
+    return int((usd * NANO).to_integral_value(rounding=ROUND_CEILING))
+
+
+def to_usd(nusd: int) -> Decimal:
+    """Nano-USD as USD, exactly, without trailing zeros (``1500000000`` -> ``1.5``)."""
+    whole, fraction = divmod(abs(nusd), NANO)
+    digits = f"{whole}.{fraction:09d}".rstrip("0").rstrip(".")
+    return Decimal(f"-{digits}" if nusd < 0 else digits)
+
+
+def limit_nusd(limit_usd: Decimal) -> int:
+    """A budget's limit in nano-USD, rounded down: a limit is never overstepped."""
+    return int((limit_usd * NANO).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def window_start(period: str, at: datetime) -> datetime:
+    """Start of the UTC calendar day or month holding ``at``."""
+    day = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day if period == "day" else day.replace(day=1)
+
+
+def check_limit(limit_usd: Decimal) -> Decimal:
+    """Return ``limit_usd`` if it is a usable budget limit.
+
+    Raises:
+        InvalidInputError: (field ``limit_usd``) not above 0, over :data:`MAX_LIMIT_USD`,
+            or with more than 6 decimals.
+    """
+    allowed = f"above 0 and at most {MAX_LIMIT_USD} USD, with at most {USD_PLACES} decimals"
+    if not limit_usd.is_finite() or not 0 < limit_usd <= MAX_LIMIT_USD:
+        raise InvalidInputError("limit_usd", f"{limit_usd} is out of range", allowed)
+    exponent = limit_usd.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -USD_PLACES:
+        raise InvalidInputError("limit_usd", f"{limit_usd} has too many decimals", allowed)
+    return limit_usd
+
+
+LIMIT_PATTERN = (
+    r"^(?:[1-9][0-9]{0,5}(?:\.[0-9]{1,6})?"
+    r"|0\.(?:[1-9][0-9]{0,5}|0[1-9][0-9]{0,4}|00[1-9][0-9]{0,3}|000[1-9][0-9]{0,2}"
+    r"|0000[1-9][0-9]?|00000[1-9]))$"
+)
+"""A limit as a decimal string: above 0, at most :data:`MAX_LIMIT_USD`, at most 6 decimals."""
+
+
+def parse_limit(value: object) -> Decimal:
+    """A budget limit from its decimal string (JSON numbers are binary floats: refused).
+
+    Raises:
+        InvalidInputError: (field ``limit_usd``) not such a string.
+    """
+    if not isinstance(value, str) or not re.match(LIMIT_PATTERN, value):
+        raise InvalidInputError(
+            "limit_usd",
+            f"{value!r} is not a USD amount written as a decimal string",
+            f'a string such as "25.50": above 0, at most {MAX_LIMIT_USD}, '
+            f"at most {USD_PLACES} decimals",
+        )
+    return check_limit(Decimal(value))
+
+
+class ScopeNotFoundError(InvalidInputError):
+    """A budget's ``scope_id`` is not the tenant, nor a network or API key of it."""
+
+
+def _choice(field_name: str, value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise InvalidInputError(field_name, f"unknown value {value!r}", ", ".join(allowed))
+    return value
+
+
+# --- creating and listing budgets -----------------------------------------------------
+
+
+async def create_budget(
+    session: AsyncSession,
+    tenant: str,
+    *,
+    scope: str,
+    scope_id: str,
+    period: str,
+    limit_usd: Decimal,
+    on_limit: str = "refuse",
+    created_by: str | None = None,
+) -> Budget:
+    """Add a budget to the session (the caller commits).
+
+    Args:
+        session: Database session.
+        tenant: The tenant it belongs to.
+        scope: ``tenant``, ``network`` or ``key``.
+        scope_id: The tenant itself, one of its network ids or one of its API key ids.
+        period: ``day`` or ``month`` (UTC calendar).
+        limit_usd: USD per period.
+        on_limit: ``downgrade`` (cheaper models) or ``refuse`` at the limit.
+        created_by: Key id of the creator.
+
+    Raises:
+        InvalidInputError: A bad scope, period, limit or on_limit.
+        ScopeNotFoundError: A ``scope_id`` that is not the tenant, nor a network or key of
+            it (another tenant's ids included).
+
+    Two budgets of one scope and period violate a unique index on commit
+    (``IntegrityError``).
+    """
+    _choice("scope", scope, SCOPES)
+    _choice("period", period, PERIODS)
+    _choice("on_limit", on_limit, ON_LIMIT)
+    check_limit(limit_usd)
+    await _check_scope_id(session, tenant, scope, scope_id)
+    budget = Budget(
+        tenant=tenant,
+        scope=scope,
+        scope_id=scope_id,
+        period=period,
+        limit_usd=limit_usd,
+        on_limit=on_limit,
+        created_by=created_by,
+    )
+    session.add(budget)
+    return budget
+
+
+async def _check_scope_id(session: AsyncSession, tenant: str, scope: str, scope_id: str) -> None:
+    if scope == "tenant":
+        found = scope_id == tenant
+    else:
+        table = Network if scope == "network" else ApiKey
+        owner = await session.scalar(select(table.tenant).where(table.id == scope_id))
+        found = owner == tenant
+    if not found:
+        allowed = {
+            "tenant": f"your tenant's name, {tenant!r}",
+            "network": "the id of one of your networks",
+            "key": "the id of one of your API keys",
+        }[scope]
+        raise ScopeNotFoundError("scope_id", f"no {scope} {scope_id!r} in your tenant", allowed)
+
+
+@dataclass(frozen=True)
+class BudgetUsage:
+    """A budget and its current window.
+
+    Attributes:
+        budget: The budget.
+        window_start: Start of the current UTC day or month.
+        spent_usd: Spend reconciled in the window (USD).
+        reserved_usd: Worst cases reserved by runs still going (USD).
+    """
+
+    budget: Budget
+    window_start: datetime
+    spent_usd: Decimal
+    reserved_usd: Decimal
+
+
+async def current_usage(
+    session: AsyncSession, budgets: Sequence[Budget], now: datetime | None = None
+) -> list[BudgetUsage]:
+    """Each budget with the spend and reservations of its current window (one query)."""
+    now = now or utcnow()
+    starts = {b.id: window_start(b.period, now) for b in budgets}
+    query = select(BudgetWindow).where(
+        BudgetWindow.budget_id.in_(starts),
+        BudgetWindow.window_start.in_(set(starts.values())),
+    )
+    windows = {(w.budget_id, w.window_start): w for w in await session.scalars(query)}
+    usage = []
+    for budget in budgets:
+        window = windows.get((budget.id, starts[budget.id]))
+        spent, reserved = (window.spent_nusd, window.reserved_nusd) if window else (0, 0)
+        usage.append(BudgetUsage(budget, starts[budget.id], to_usd(spent), to_usd(reserved)))
+    return usage
+
+
+# --- the worst case of a run ------------------------------------------------------------
+
+
+def max_model_calls(max_delegations: int) -> int:
+    """Most provider-chain calls one run can make (the module docstring derives it)."""
+    return (MAX_MODEL_CALLS + 1) * max_delegations + COORDINATOR_EXTRA_CALLS
+
+
+@functools.lru_cache(maxsize=256)
+def call_usd(link: str, input_tokens: int, output_tokens: int) -> Decimal | None:
+    """Price of one call on ``link`` (``provider/model``) with these tokens; None if unknown."""
+    provider, _, model = link.partition("/")
+    usage = UsageMetadata(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        total_tokens=input_tokens + output_tokens,
+    )
+    return price_usd(provider, model, usage)
+
+
+@dataclass(frozen=True)
+class RunBound:
+    """What one run can spend at most: its model calls and their token caps.
+
+    Attributes:
+        model_calls: Provider-chain calls per run, at most.
+        input_tokens: Prompt tokens per call, at most (``max_input_tokens``).
+        output_tokens: Generated tokens per call, at most, reasoning included.
+    """
+
+    model_calls: int
+    input_tokens: int
+    output_tokens: int
+
+    @classmethod
+    def of(
+        cls, settings: Settings, max_delegations: int, max_tokens: Iterable[int | None] = ()
+    ) -> "RunBound":
+        """The bound of a run with this delegation cap and its agents' ``max_tokens``."""
+        outputs = [settings.max_output_tokens, *(n for n in max_tokens if n)]
+        return cls(max_model_calls(max_delegations), settings.max_input_tokens, max(outputs))
+
+    def run_usd(self, links: Sequence[str]) -> Decimal | None:
+        """Worst-case USD of a run on the route ``links``; None when a price is unknown."""
+        total = Decimal(0)
+        for link in links:
+            price = call_usd(link, self.input_tokens, self.output_tokens)
+            if price is None:
+                return None
+            total += price
+        return self.model_calls * total
+
+    def unpriced(self, links: Sequence[str]) -> list[str]:
+        """The links genai-prices has no price for."""
+        tokens = (self.input_tokens, self.output_tokens)
+        return [link for link in links if call_usd(link, *tokens) is None]
+
+
+# --- reservations -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spender:
+    """Who a run spends for: its tenant, network and API key (None: no key, e.g. the CLI)."""
+
+    tenant: str
+    network_id: str
+    key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Hold:
+    """One budget window a reservation holds money in."""
+
+    budget_id: str
+    window_start: datetime
+
+
+@dataclass
+class Reservation:
+    """Money held for one run in every budget that applies to it, until reconciled.
+
+    Attributes:
+        nusd: The amount held in each budget window (nano-USD).
+        holds: The budget windows, in budget id order; empty when nothing is held.
+        id: Reservation id (32 hex).
+        settled: Reconciled already (a second reconcile does nothing).
+    """
+
+    nusd: int
+    holds: tuple[Hold, ...]
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    settled: bool = False
+
+    @property
+    def amount_usd(self) -> Decimal:
+        """The amount held, USD."""
+        return to_usd(self.nusd)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A run allowed to start.
+
+    Attributes:
+        reservation: Its reservation; None when no budget applies.
+        route: The route it must use (``use_route``).
+        event: Payload of the ``budget`` event to emit (a downgrade), else None.
+    """
+
+    reservation: Reservation | None
+    route: tuple[str, ...]
+    event: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class _Budget:
+    """What a reservation needs of a budget."""
+
+    id: str
+    scope: str
+    scope_id: str
+    period: str
+    limit_usd: Decimal
+    on_limit: str
+
+
+@dataclass(frozen=True)
+class _Option:
+    """A route to try.
+
+    Attributes:
+        links: Its links, in order.
+        cost_usd: Its worst case, USD; None when a price is unknown.
+        unpriced: The links without a price.
+    """
+
+    links: tuple[str, ...]
+    cost_usd: Decimal | None
+    unpriced: tuple[str, ...] = ()
+
+
+class Budgets:
+    """Reserve and reconcile runs' worst-case costs against the budgets that apply.
+
+    Args:
+        engine: The database of budgets and windows (SQLite or PostgreSQL).
+        settings: Token caps (the worst case of a run).
+        links: The chain's links (:func:`aimesh.llm.catalog.model_links`): the routes a
+            run may take, and those it may be downgraded to.
+    """
+
+    def __init__(self, engine: AsyncEngine, settings: Settings, links: Sequence[ModelInfo]) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.links = links
+
+    def bound(self, max_delegations: int, max_tokens: Iterable[int | None] = ()) -> RunBound:
+        """The worst case of a run with this delegation cap and its agents' ``max_tokens``."""
+        return RunBound.of(self.settings, max_delegations, max_tokens)
+
+    async def reserve(
+        self, spender: Spender, amount_usd: Decimal, *, now: datetime | None = None
+    ) -> Reservation:
+        """Hold ``amount_usd`` in every budget of ``spender``, all or nothing, atomically.
+
+        One transaction: budgets in id order; each current window created on demand
+        (``INSERT ... ON CONFLICT DO NOTHING``), then one conditional ``UPDATE`` each.
+        Nothing is held for an amount of 0 (a run on the local model).
+
+        Args:
+            spender: Tenant, network and API key of the run.
+            amount_usd: USD to hold (rounded up to the nano-USD).
+            now: The time deciding the windows; default: now.
+
+        Returns:
+            The reservation, to pass to :meth:`reconcile`.
+
+        Raises:
+            BudgetExceededError: A budget would go over its limit; nothing is held.
+        """
+        nusd = to_nusd(amount_usd)
+        if nusd == 0:
+            return Reservation(0, ())
+        at = now or utcnow()
+        try:
+            return await self._reserve(spender, nusd, at)
+        except IntegrityError:  # a budget deleted meanwhile: its window's key is gone
+            return await self._reserve(spender, nusd, at)
+
+    async def _reserve(self, spender: Spender, nusd: int, at: datetime) -> Reservation:
+        async with self.engine.begin() as conn:
+            holds = []
+            for budget in await _applicable(conn, spender):
+                start = window_start(budget.period, at)
+                await conn.execute(_new_window(conn.dialect.name, budget.id, start))
+                taken = await conn.execute(
+                    update(BudgetWindow)
+                    .where(
+                        _window(budget.id, start),
+                        BudgetWindow.spent_nusd + BudgetWindow.reserved_nusd + nusd
+                        <= limit_nusd(budget.limit_usd),
+                    )
+                    .values(reserved_nusd=BudgetWindow.reserved_nusd + nusd)
+                )
+                if taken.rowcount != 1:
+                    raise await _exceeded(conn, budget, start, to_usd(nusd))  # rolls back
+                holds.append(Hold(budget.id, start))
+        return Reservation(nusd, tuple(holds))
+
+    async def reconcile(self, reservation: Reservation, actual_usd: Decimal | None) -> None:
+        """Release ``reservation`` and add the run's actual spend, in one transaction.
+
+        Idempotent: a settled reservation is left alone. The spend goes to the windows the
+        reservation was made in (a run is charged to the day or month it started in).
+
+        Args:
+            reservation: From :meth:`reserve`.
+            actual_usd: What the run cost (USD, rounded up to the nano-USD); None when
+                unknown, which charges the whole reservation (never 0 for unknown).
+        """
+        if reservation.settled:
+            return
+        reservation.settled = True
+        if not reservation.holds:
+            return
+        spent = reservation.nusd if actual_usd is None else to_nusd(actual_usd)
+        try:
+            async with self.engine.begin() as conn:
+                for hold in reservation.holds:
+                    await conn.execute(
+                        update(BudgetWindow)
+                        .where(_window(hold.budget_id, hold.window_start))
+                        .values(
+                            reserved_nusd=BudgetWindow.reserved_nusd - reservation.nusd,
+                            spent_nusd=BudgetWindow.spent_nusd + spent,
+                        )
+                    )
+        except BaseException:
+            reservation.settled = False
+            raise
+
+    async def run_cost_usd(self, task_id: str) -> Decimal | None:
+        """What a task's model calls cost: the sum of its ledger rows (USD, exact).
+
+        As the ledger's statistics count them, a failed attempt that reported no tokens
+        cost nothing; any other row of unknown cost makes the total unknown (None).
+        """
+        query = select(
+            LedgerEntry.status,
+            LedgerEntry.input_tokens,
+            LedgerEntry.output_tokens,
+            LedgerEntry.cost_usd,
+        ).where(LedgerEntry.task_id == task_id)
+        total = Decimal(0)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        for status, input_tokens, output_tokens, cost in rows:
+            if status == "error" and input_tokens is None and output_tokens is None:
+                continue
+            if cost is None:
+                return None
+            total += cost
+        return total
+
+    async def admit(
+        self,
+        spender: Spender,
+        bound: RunBound,
+        route: Sequence[str],
+        selection: ModelSelection | None = None,
+    ) -> Admission:
+        """Reserve a run's worst case, downgrading its route where a budget allows.
+
+        Args:
+            spender: Tenant, network and API key of the run.
+            bound: The run's worst case (:meth:`bound`).
+            route: The route chosen for the run (link keys, in order).
+            selection: The task's model selection: a downgrade keeps to the links meeting
+                its requirements, in the order it gives them under budget pressure.
+
+        Returns:
+            The reservation, the route to run on, and a ``budget`` event for a downgrade.
+
+        Raises:
+            BudgetExceededError: A ``refuse`` budget would go over, or no route fits.
+        """
+        async with self.engine.connect() as conn:
+            budgets = await _applicable(conn, spender)
+        if not budgets:
+            return Admission(None, tuple(route))
+        options = self._options(bound, route, selection)
+        chosen, reservation, refused = await self._first_fit(
+            budgets, options, lambda cost: self.reserve(spender, cost)
+        )
+        if refused is None:
+            return Admission(reservation, chosen.links)
+        event = {
+            "action": "downgraded",
+            **refused.detail(),
+            "route": list(chosen.links),
+            "reserved_usd": str(chosen.cost_usd),
+        }
+        return Admission(reservation, chosen.links, event)
+
+    async def check(self, spender: Spender, selection: ModelSelection | None = None) -> None:
+        """Refuse a run at submission when its budgets' spend leaves no room for it.
+
+        Only reconciled spend counts: money reserved by running tasks may come back. A
+        downgrade budget refuses only when not even the cheapest route fits.
+
+        Args:
+            spender: Tenant, network and API key of the run.
+            selection: The task's model selection (None: the default chain).
+
+        Raises:
+            BudgetExceededError: The run could not start now, whatever runs finish first.
+        """
+        async with self.engine.connect() as conn:
+            budgets = await _applicable(conn, spender)
+            if not budgets:
+                return
+            delegations = await conn.scalar(
+                select(Network.max_iterations).where(
+                    Network.id == spender.network_id, Network.tenant == spender.tenant
+                )
+            )
+            if delegations is None:
+                return  # not the spender's network: the submission answers 404
+            max_tokens = await conn.scalars(
+                select(Agent.max_tokens).where(Agent.network_id == spender.network_id)
+            )
+            bound = self.bound(delegations, max_tokens.all())
+            usage = await _usage(conn, budgets, utcnow())
+        try:
+            options = self._options(bound, choose_route(selection, self.links, {}), selection)
+        except NoProviderError:
+            return  # no model meets the selection: the run fails with that error
+
+        async def fits(cost: Decimal) -> None:
+            for budget in budgets:
+                spent, reserved = usage[budget.id]
+                need = to_nusd(cost)
+                if need and spent + need > limit_nusd(budget.limit_usd):
+                    raise BudgetExceededError(_describe(budget, spent, reserved), to_usd(need))
+
+        await self._first_fit(budgets, options, fits)
+
+    def _options(
+        self, bound: RunBound, route: Sequence[str], selection: ModelSelection | None
+    ) -> list[_Option]:
+        """The route as given, then its downgrades, dearest first.
+
+        The candidates of a downgrade are the links the selection allows, in the order it
+        gives them under budget pressure (cheapest first, the local model last). A
+        downgrade keeps the n candidates of lowest worst case, in that order, for each n
+        whose total is below the route's.
+        """
+        links = tuple(route)
+        full = bound.run_usd(links)
+        candidates = choose_route(selection, self.links, {}, budget_pressure=True)
+        costs = {link: cost for link in candidates if (cost := bound.run_usd([link])) is not None}
+        cheapest = sorted(costs, key=lambda link: (costs[link], candidates.index(link)))
+        downgrades = []
+        for n in range(len(cheapest), 0, -1):
+            kept = set(cheapest[:n])
+            cost = sum((costs[link] for link in kept), Decimal(0))
+            if full is None or cost < full:
+                cheaper = tuple(link for link in candidates if link in kept)
+                downgrades.append(_Option(cheaper, cost))
+        return [_Option(links, full, tuple(bound.unpriced(links))), *downgrades]
+
+    async def _first_fit(
+        self,
+        budgets: Sequence[_Budget],
+        options: Sequence[_Option],
+        attempt: Callable[[Decimal], Awaitable[T]],
+    ) -> tuple[_Option, T, BudgetExceededError | None]:
+        """The first option ``attempt`` accepts, its result, and why the given route was not.
+
+        Raises:
+            BudgetExceededError: From a ``refuse`` budget at once; else the last refusal
+                (the cheapest route's).
+        """
+        refusals: list[BudgetExceededError] = []
+        for option in options:
+            try:
+                if option.cost_usd is None:
+                    raise await self._unpriced(budgets, option.unpriced)
+                result = await attempt(option.cost_usd)
+            except BudgetExceededError as error:
+                if error.on_limit == "refuse":
+                    raise
+                refusals.append(error)
+                continue
+            return option, result, refusals[0] if refusals else None
+        raise refusals[-1]
+
+    async def _unpriced(
+        self, budgets: Sequence[_Budget], links: Sequence[str]
+    ) -> BudgetExceededError:
+        """The refusal of a route with unpriced links, by the strictest budget."""
+        budget = min(budgets, key=lambda b: (b.on_limit != "refuse", b.id))
+        async with self.engine.connect() as conn:
+            spent, reserved = (await _usage(conn, [budget], utcnow()))[budget.id]
+        reason = (
+            f"genai-prices has no price for {', '.join(links)}, so the run's worst case is "
+            "unknown; a run under a budget needs priced models"
+        )
+        return BudgetExceededError(_describe(budget, spent, reserved), None, reason)
+
+
+def _window(budget_id: str, start: datetime) -> ColumnElement[bool]:
+    return and_(BudgetWindow.budget_id == budget_id, BudgetWindow.window_start == start)
+
+
+def _new_window(dialect: str, budget_id: str, start: datetime) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` of an empty window, in the database's dialect."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(BudgetWindow)
+        .values(budget_id=budget_id, window_start=start, spent_nusd=0, reserved_nusd=0)
+        .on_conflict_do_nothing(index_elements=["budget_id", "window_start"])
+    )
+
+
+async def _applicable(conn: AsyncConnection, spender: Spender) -> list[_Budget]:
+    """The budgets of the spender's tenant, network and key, in id order."""
+    scopes = [
+        and_(Budget.scope == "tenant", Budget.scope_id == spender.tenant),
+        and_(Budget.scope == "network", Budget.scope_id == spender.network_id),
+    ]
+    if spender.key_id:
+        scopes.append(and_(Budget.scope == "key", Budget.scope_id == spender.key_id))
+    query = (
+        select(
+            Budget.id,
+            Budget.scope,
+            Budget.scope_id,
+            Budget.period,
+            Budget.limit_usd,
+            Budget.on_limit,
+        )
+        .where(Budget.tenant == spender.tenant, or_(*scopes))
+        .order_by(Budget.id)
+    )
+    return [_Budget(*row) for row in await conn.execute(query)]
+
+
+async def _usage(
+    conn: AsyncConnection, budgets: Sequence[_Budget], at: datetime
+) -> dict[str, tuple[int, int]]:
+    """``{budget id: (spent, reserved)}`` of each budget's window holding ``at`` (nano-USD)."""
+    out = {}
+    for budget in budgets:
+        start = window_start(budget.period, at)
+        row = (
+            await conn.execute(
+                select(BudgetWindow.spent_nusd, BudgetWindow.reserved_nusd).where(
+                    _window(budget.id, start)
+                )
+            )
+        ).first()
+        out[budget.id] = (row[0], row[1]) if row else (0, 0)
+    return out
+
+
+async def _exceeded(
+    conn: AsyncConnection, budget: _Budget, start: datetime, requested_usd: Decimal
+) -> BudgetExceededError:
+    spent, reserved = (await _usage(conn, [budget], start))[budget.id]
+    return BudgetExceededError(_describe(budget, spent, reserved), requested_usd)
+
+
+def _describe(budget: _Budget, spent_nusd: int, reserved_nusd: int) -> dict[str, Any]:
+    """A budget as :class:`BudgetExceededError` names it (amounts in USD)."""
+    return {
+        "id": budget.id,
+        "scope": budget.scope,
+        "scope_id": budget.scope_id,
+        "period": budget.period,
+        "on_limit": budget.on_limit,
+        "limit_usd": budget.limit_usd,
+        "spent_usd": to_usd(spent_nusd),
+        "reserved_usd": to_usd(reserved_nusd),
+    }

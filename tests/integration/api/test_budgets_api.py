@@ -1,0 +1,426 @@
+"""Budgets over HTTP: admin routes, 50 concurrent runs against a budget that fits 10, 402 at
+submission, downgrades to cheaper models, and the model-call bound the reservations use."""
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from langchain_core.callbacks import (
+    AsyncCallbackManager,
+    AsyncCallbackManagerForLLMRun,
+    adispatch_custom_event,
+)
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import Field
+from sqlalchemy import select
+
+from aimesh.config import Settings
+from aimesh.llm.route import current_route
+from aimesh.llm.selection import choose_route
+from aimesh.service.budgets import max_model_calls, to_nusd, to_usd
+from aimesh.store.tables import LedgerEntry, utcnow
+from tests.fakes import NO_TOOLS, StreamingScriptedChatModel, call, calls
+from tests.integration.api.conftest import REDIS, api_settings
+from tests.integration.api.server import Running, serve
+from tests.integration.api.test_tasks import new_network, wait_done
+
+CALLS_PER_RUN = 3  # the churn script: coordinator, specialist, coordinator's answer
+
+
+class PricedModel(StreamingScriptedChatModel):
+    """Runs the churn question however many runs interleave: the coordinator delegates to
+    the churn analyst, which ranks 3 clients, then answers (``CALLS_PER_RUN`` calls).
+
+    It answers as the first link of the run's route would, at ``call_usd`` per call, and
+    reports each call as the provider chain does (a ``model_attempt`` event: one ledger
+    row). With ``gate`` set, calls wait for it.
+    """
+
+    call_usd: Decimal = Decimal(0)
+    routes: list[tuple[str, ...] | None] = Field(default_factory=list)
+    gate: Any = None
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        role = self._role(kwargs)
+        self.seen.append((role, list(messages), kwargs))
+        reply: AIMessage
+        if role == "top_churn_risks":
+            reply = calls(call("top_churn_risks", uuid.uuid4().hex, limit=3))
+        elif isinstance(messages[-1], HumanMessage):
+            request = "Top churn risks"
+            reply = calls(call("ask_churn_analyst", uuid.uuid4().hex, request=request))
+        else:
+            reply = AIMessage("The churn analyst ranked the clients most likely to leave.")
+        reply.usage_metadata = {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        route = current_route()
+        self.routes.append(route)
+        if self.gate is not None:
+            await self.gate.wait()
+        provider, _, model = (route[0] if route else "openai/unrouted").partition("/")
+        started = utcnow()
+        *chunks, last = list(self._stream(messages, stop, None, **kwargs))
+        for chunk in chunks:
+            yield chunk
+        metadata = {"provider": provider, "model_name": model, "cost_usd": str(self.call_usd)}
+        message = last.message
+        assert isinstance(message, AIMessageChunk)
+        await _report_attempt(run_manager, provider, model, self.call_usd, started)
+        yield ChatGenerationChunk(
+            message=message.model_copy(update={"response_metadata": metadata})
+        )
+
+
+async def _report_attempt(
+    run_manager: AsyncCallbackManagerForLLMRun | None,
+    provider: str,
+    model: str,
+    cost: Decimal,
+    started: Any,
+) -> None:
+    """Dispatch the chain's ``model_attempt`` event of one successful call, as the chain
+    does: on its run when it has one, else on the enclosing run."""
+    payload = {
+        "id": uuid.uuid4().hex,
+        "at": started.isoformat(),
+        "provider": provider,
+        "model_requested": model,
+        "model_used": model,
+        "status": "success",
+        "error": None,
+        "streamed": True,
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "cached_tokens": None,
+        "reasoning_tokens": None,
+        "cost_usd": str(cost),
+        "price_source": "test",
+        "latency_s": 0.0,
+    }
+    if run_manager is None:
+        await adispatch_custom_event("model_attempt", payload)
+        return
+    manager = AsyncCallbackManager(
+        handlers=run_manager.handlers,
+        parent_run_id=run_manager.run_id,
+        tags=run_manager.tags,
+        metadata=run_manager.metadata,
+    )
+    await manager.on_custom_event("model_attempt", payload, run_id=run_manager.run_id)
+
+
+@pytest.fixture
+def priced() -> PricedModel:
+    return PricedModel(streaming=True, scripts={"ask_churn_analyst": [], "top_churn_risks": []})
+
+
+@pytest.fixture
+async def budget_api(
+    backend: str,
+    settings: Settings,
+    tmp_path: Path,
+    priced: PricedModel,
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[Running]:
+    """The app with an OpenAI-compatible provider (priced; the fake model answers for it),
+    the local model, and a worker per task so that 50 tasks run at once."""
+    servers = {}
+    if backend == "servers":
+        servers = {"database_url": request.getfixturevalue("postgres_url"), "redis_url": REDIS}
+    config = api_settings(
+        settings.home,
+        tmp_path,
+        openai_base_url="http://127.0.0.1:9/v1",
+        openai_models=["gpt-4.1-mini", "gpt-4.1"],
+        task_workers=50,
+        rate_limit="100000/minute",
+        **servers,
+    ).model_copy(update={"providers": ["openai", "local"]})
+    async with serve(config, priced) as running:
+        yield running
+
+
+def run_cost(api: Running, delegations: int = 6) -> tuple[list[str], Decimal]:
+    """The default route and its worst case per run, as the runner reserves it."""
+    budgets = api.app.state.services.runner.budgets
+    route = choose_route(None, budgets.links, {})
+    cost = budgets.bound(delegations).run_usd(route)
+    assert cost is not None and cost > 0
+    return route, cost
+
+
+def fitting(times: int, amount: Decimal) -> str:
+    """A limit (6 decimals) fitting ``times`` runs of worst case ``amount``, not one more."""
+    limit = ((times + Decimal("0.5")) * amount).quantize(Decimal("0.000001"), ROUND_DOWN)
+    assert times * to_nusd(amount) <= to_nusd(limit) < (times + 1) * to_nusd(amount)
+    return str(limit)
+
+
+async def new_budget(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
+    r = await client.post("/budgets", json={"period": "day", **body})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def events(api: Running, task_id: str) -> list[dict[str, Any]]:
+    log = api.app.state.services.events
+    return [json.loads(payload) for _, payload in await log.read(task_id, count=1000)]
+
+
+async def test_fifty_concurrent_runs_against_a_budget_that_fits_ten(
+    budget_api: Running, priced: PricedModel
+) -> None:
+    api = budget_api
+    priced.call_usd = Decimal("0.001")
+    priced.gate = asyncio.Event()
+    route, cost = run_cost(api)
+    async with api.client(await api.key()) as client:
+        network = await new_network(client)
+        budget = await new_budget(
+            client, scope="network", scope_id=network["id"], limit_usd=fitting(10, cost)
+        )
+        path = f"/networks/{network['id']}/tasks"
+        answers = await asyncio.gather(
+            *(client.post(path, json={"task": f"Who will churn? ({i})"}) for i in range(50))
+        )
+        assert [r.status_code for r in answers] == [202] * 50  # nothing spent yet
+        # every task has now either reserved its worst case or been refused
+        for _ in range(600):
+            failed = (await client.get(path, params={"status": "failed"})).json()["total"]
+            if failed >= 40:
+                break
+            await asyncio.sleep(0.1)
+        listed = (await client.get("/budgets")).json()["items"]
+        assert [(b["id"], Decimal(b["reserved_usd"])) for b in listed] == [
+            (budget["id"], to_usd(10 * to_nusd(cost)))
+        ]
+        priced.gate.set()
+        done = [await wait_done(client, r.json()) for r in answers]
+
+        ran = [t for t in done if t["status"] == "succeeded"]
+        refused = [t for t in done if t["status"] == "failed"]
+        assert (len(ran), len(refused)) == (10, 40)
+        assert {t["error"]["type"] for t in refused} == {"budget_exceeded"}
+        assert len(priced.routes) == 10 * CALLS_PER_RUN
+        assert set(priced.routes) == {tuple(route)}
+
+        log = await events(api, refused[0]["id"])
+        assert [e["event"] for e in log] == ["started", "budget", "error"]
+        data = log[1]["data"]
+        assert data["action"] == "refused"
+        assert data["budget"]["id"] == budget["id"] and data["budget"]["scope"] == "network"
+        assert data["budget"]["limit_usd"] == budget["limit_usd"]
+        assert Decimal(data["budget"]["reserved_usd"]) == to_usd(10 * to_nusd(cost))
+        assert Decimal(data["requested_usd"]) == to_usd(to_nusd(cost))
+        assert log[2]["data"]["type"] == "budget_exceeded"
+
+        (after,) = (await client.get("/budgets")).json()["items"]
+        spent = 10 * to_nusd(CALLS_PER_RUN * priced.call_usd)
+        assert (Decimal(after["spent_usd"]), Decimal(after["reserved_usd"])) == (
+            to_usd(spent),
+            0,
+        )
+
+
+async def test_submission_answers_402_when_the_budget_is_spent(
+    budget_api: Running, priced: PricedModel
+) -> None:
+    api = budget_api
+    _, cost = run_cost(api)
+    priced.call_usd = cost / 4  # a run spends 3/4 of its worst case
+    async with api.client(await api.key(tenant="acme")) as client:
+        network = await new_network(client)
+        budget = await new_budget(
+            client, scope="tenant", scope_id="acme", period="month", limit_usd=fitting(1, cost)
+        )
+        first = await client.post(f"/networks/{network['id']}/tasks", json={"task": "Who?"})
+        assert (await wait_done(client, first.json()))["status"] == "succeeded"
+
+        thread = (await client.post(f"/networks/{network['id']}/threads", json={})).json()
+        for path, body in (
+            (f"/networks/{network['id']}/tasks", {"task": "Who else?"}),
+            (f"/networks/{network['id']}/tasks/stream", {"task": "Who else?"}),
+            (f"/threads/{thread['id']}/messages", {"content": "Who else?"}),
+        ):
+            r = await client.post(path, json=body)
+            assert r.status_code == 402, (path, r.text)
+            answer = r.json()
+            assert answer["budget"]["id"] == budget["id"]
+            assert answer["budget"]["scope"] == "tenant" and answer["budget"]["period"] == "month"
+            assert Decimal(answer["budget"]["spent_usd"]) == to_usd(to_nusd(3 * cost / 4))
+            assert Decimal(answer["requested_usd"]) == to_usd(to_nusd(cost))
+            assert f"budget {budget['id']} (tenant acme, per month)" in answer["detail"]
+        tasks = (await client.get(f"/networks/{network['id']}/tasks")).json()
+        assert tasks["total"] == 1  # nothing half-written by the refusals
+        audit = (await client.get("/security/audit-logs", params={"result": "invalid"})).json()
+        assert {e["status_code"] for e in audit["items"]} == {402}
+
+        # another tenant's budget does not apply to this tenant's networks
+        async with api.client(await api.key(tenant="globex")) as other:
+            their_network = await new_network(other)
+            r = await other.post(f"/networks/{their_network['id']}/tasks", json={"task": "Who?"})
+            assert r.status_code == 202, r.text
+            assert (await wait_done(other, r.json()))["status"] == "succeeded"
+
+
+async def test_a_downgrade_budget_runs_on_cheaper_models_then_the_local_one(
+    budget_api: Running, priced: PricedModel
+) -> None:
+    api = budget_api
+    budgets = api.app.state.services.runner.budgets
+    local = next(link.key for link in budgets.links if link.provider == "local")
+    cheap = budgets.bound(6).run_usd(["openai/gpt-4.1-mini"])
+    dear = budgets.bound(6).run_usd(["openai/gpt-4.1"])
+    assert cheap is not None and dear is not None and cheap < dear
+    priced.call_usd = cheap / 4
+    async with api.client(await api.key()) as client:
+        network = await new_network(client)
+        r = await client.post("/security/api-keys", json={"user_id": "svc", "role": "service"})
+        service_key = r.json()  # the tightest budget is this key's; the network's is loose
+        await new_budget(
+            client,
+            scope="key",
+            scope_id=service_key["id"],
+            limit_usd=fitting(1, cheap),
+            on_limit="downgrade",
+        )
+        await new_budget(client, scope="network", scope_id=network["id"], limit_usd="1000")
+        async with api.client(service_key["api_key"]) as service:
+            body = {"task": "Who will churn?", "model_selection": {"task_complexity": "HIGH"}}
+            path = f"/networks/{network['id']}/tasks"
+            first = await wait_done(service, (await service.post(path, json=body)).json())
+            second = await wait_done(service, (await service.post(path, json=body)).json())
+    assert first["status"] == second["status"] == "succeeded"
+    # HIGH complexity puts gpt-4.1 first; the budget allows gpt-4.1-mini, then only local
+    assert priced.routes[:CALLS_PER_RUN] == [("openai/gpt-4.1-mini", local)] * CALLS_PER_RUN
+    assert priced.routes[CALLS_PER_RUN:] == [(local,)] * CALLS_PER_RUN
+    first_log = await events(api, first["id"])
+    assert [e["event"] for e in first_log][:2] == ["started", "budget"]
+    downgrade = first_log[1]["data"]
+    assert downgrade["action"] == "downgraded"
+    assert downgrade["route"] == ["openai/gpt-4.1-mini", local]
+    assert downgrade["budget"]["scope"] == "key"
+    assert Decimal(downgrade["reserved_usd"]) == cheap
+    async with api.app.state.services.db.sessions() as session:  # where the calls went
+        used = await session.execute(
+            select(LedgerEntry.task_id, LedgerEntry.provider, LedgerEntry.model_requested)
+        )
+        assert sorted(set(used)) == sorted(
+            {(first["id"], "openai", "gpt-4.1-mini"), (second["id"], *local.split("/"))}
+        )
+    second_log = await events(api, second["id"])
+    assert second_log[1]["data"]["route"] == [local]
+    assert first["result"]["model"] == "gpt-4.1-mini"
+    assert second["result"]["model"] == local.partition("/")[2]
+
+
+async def test_budgets_are_admin_only_validated_and_tenant_isolated(api: Running) -> None:
+    admin = await api.key(tenant="acme", role="admin")
+    user = await api.key(tenant="acme", role="user")
+    other = await api.key(tenant="globex", role="admin")
+    async with api.client(admin) as a, api.client(user) as u, api.client(other) as g:
+        network = await new_network(a)
+        body = {"scope": "network", "scope_id": network["id"], "period": "month"}
+        created = await new_budget(a, **body, limit_usd="25.50")
+        assert created["limit_usd"] == "25.50" and created["on_limit"] == "refuse"
+        assert (created["spent_usd"], created["reserved_usd"]) == ("0", "0")
+        assert created["window_start"].startswith(utcnow().strftime("%Y-%m-01T00:00:00"))
+        r = await a.post("/budgets", json={**body, "limit_usd": "30"})
+        assert r.status_code == 409 and created["id"] in r.json()["detail"]
+
+        assert (await u.get("/budgets")).status_code == 403
+        assert (await u.post("/budgets", json={**body, "limit_usd": "1"})).status_code == 403
+        assert (await u.delete(f"/budgets/{created['id']}")).status_code == 403
+
+        cases = [
+            ({**body, "limit_usd": "0"}, "limit_usd"),
+            ({**body, "limit_usd": "1.1234567"}, "limit_usd"),
+            ({**body, "limit_usd": 5}, "limit_usd"),
+            ({**body, "limit_usd": "1000000"}, "limit_usd"),
+            ({**body, "scope": "planet", "limit_usd": "1"}, "scope"),
+            ({**body, "period": "week", "limit_usd": "1"}, "period"),
+            ({**body, "on_limit": "shrug", "limit_usd": "1"}, "on_limit"),
+            ({**body, "limit_usd": "1", "extra": 1}, "extra"),
+        ]
+        for case, field in cases:
+            r = await a.post("/budgets", json=case)
+            assert r.status_code == 422, (case, r.text)
+            assert r.json()["detail"][0]["loc"] == ["body", field], (case, r.text)
+
+        # an unknown scope id is not found, another tenant's neither
+        r = await a.post("/budgets", json={**body, "scope_id": "a" * 32, "limit_usd": "1"})
+        assert r.status_code == 404
+        assert r.json()["detail"] == (
+            f"scope_id: no network {'a' * 32!r} in your tenant "
+            "(allowed: the id of one of your networks)"
+        )
+        # globex sees none of acme's budgets, cannot delete them nor budget acme's network
+        assert (await g.get("/budgets")).json() == {
+            "items": [],
+            "total": 0,
+            "limit": 50,
+            "offset": 0,
+        }
+        assert (await g.delete(f"/budgets/{created['id']}")).status_code == 404
+        r = await g.post("/budgets", json={**body, "period": "day", "limit_usd": "1"})
+        assert r.status_code == 404 and r.json()["detail"].startswith("scope_id: no network")
+        r = await g.post(
+            "/budgets", json={**body, "scope": "tenant", "scope_id": "acme", "limit_usd": "1"}
+        )
+        assert r.status_code == 404
+
+        listed = (await a.get("/budgets")).json()
+        assert [b["id"] for b in listed["items"]] == [created["id"]]
+        assert (await a.delete(f"/budgets/{created['id']}")).status_code == 204
+        assert (await a.delete(f"/budgets/{created['id']}")).status_code == 404
+        assert (await a.get("/budgets")).json()["total"] == 0
+
+
+@pytest.mark.parametrize("backend", ["embedded"])
+async def test_a_run_can_make_exactly_the_model_calls_budgets_reserve_for(
+    api: Running, model: StreamingScriptedChatModel
+) -> None:
+    """The bound (MAX_MODEL_CALLS + 1) * D + 2 is reached: D delegations whose specialists
+    use all their calls, the answer, and the grounding check's rewrite."""
+    delegations = 2
+    model.scripts.update(
+        {
+            "ask_churn_analyst": [
+                calls(call("ask_churn_analyst", "c1", request="Risk of client C99999")),
+                calls(call("ask_churn_analyst", "c2", request="Risk of client C99998")),
+                AIMessage("The risk is 4242 percent."),  # grounded in no tool result
+            ],
+            NO_TOOLS: [AIMessage("It is still 4242 percent.")],  # the rewrite, still not
+            "top_churn_risks": [
+                calls(call("client_churn_risk", f"k{i}", client_id=f"C9999{i}"))
+                for i in range(3 * delegations)  # unknown clients: each call fails
+            ],
+        }
+    )
+    async with api.client(await api.key()) as client:
+        network = await new_network(client, max_iterations=delegations)
+        r = await client.post(f"/networks/{network['id']}/tasks", json={"task": "Who churns?"})
+        task = await wait_done(client, r.json())
+    assert task["status"] == "succeeded", task
+    assert len(model.seen) == max_model_calls(delegations) == 10

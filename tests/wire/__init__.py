@@ -1,0 +1,1 @@
+"""Wire-level fakes: loopback HTTP servers speaking the real provider protocols."""
