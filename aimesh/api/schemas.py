@@ -22,7 +22,7 @@ from pydantic import (
 
 from aimesh.llm.selection import ModelSelection
 from aimesh.memory.items import MemoryType
-from aimesh.service.budgets import LIMIT_PATTERN, MAX_LIMIT_USD, parse_limit
+from aimesh.service.budget_amounts import LIMIT_PATTERN, MAX_LIMIT_USD, parse_limit
 from aimesh.store.keys import TENANT_PATTERN, Role, Scope
 from aimesh.tools.registry import TOOLS
 
