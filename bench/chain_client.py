@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from aimesh.config import Settings
 from aimesh.llm.chain import ATTEMPT_EVENT, ProviderChain
-from aimesh.service.ledger import Ledger, RunContext
+from aimesh.llm.ledger import Ledger, RunContext
 from aimesh.store.database import Database
 from aimesh.store.tables import LedgerEntry
 

@@ -20,9 +20,9 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from aimesh.llm.budget_amounts import LIMIT_PATTERN, MAX_LIMIT_USD, parse_limit
 from aimesh.llm.selection import ModelSelection
 from aimesh.memory.items import MemoryType
-from aimesh.service.budget_amounts import LIMIT_PATTERN, MAX_LIMIT_USD, parse_limit
 from aimesh.store.keys import TENANT_PATTERN, Role, Scope
 from aimesh.tools.registry import TOOLS
 

@@ -25,7 +25,9 @@ from aimesh.context import Context
 from aimesh.errors import AimeshError, BudgetExceededError, NoProviderError
 from aimesh.graphs.events import Event, EventRecorder
 from aimesh.graphs.run import AskResult, ask
+from aimesh.llm.budgets import Admission, Budgets, Spender
 from aimesh.llm.catalog import ModelInfo
+from aimesh.llm.ledger import Ledger, ModelHistory, Period, RunContext, model_history
 from aimesh.llm.route import use_route
 from aimesh.llm.selection import ModelSelection, choose_route
 from aimesh.memory.items import Scope
@@ -33,8 +35,6 @@ from aimesh.memory.run import RunMemory
 from aimesh.memory.shared import SharedMemory
 from aimesh.ml.service import MLService
 from aimesh.service import audit
-from aimesh.service.budgets import Admission, Budgets, Spender
-from aimesh.service.ledger import Ledger, ModelHistory, Period, RunContext, model_history
 from aimesh.store.batch import GroupCommit
 from aimesh.store.database import Database
 from aimesh.store.eventlog import EventLog

@@ -17,15 +17,15 @@ from redis.asyncio import Redis
 from aimesh.agents.specialist import Specialist
 from aimesh.config import Settings
 from aimesh.graphs.coordinator import build_coordinator
+from aimesh.llm.budgets import Budgets
 from aimesh.llm.catalog import model_links
+from aimesh.llm.ledger import Ledger
 from aimesh.memory.redis_store import RedisMemory
 from aimesh.memory.semantic import SemanticMemory, open_chroma
 from aimesh.memory.shared import SharedMemory
 from aimesh.ml.service import MLService
 from aimesh.service.audit import AuditLog
-from aimesh.service.budgets import Budgets
 from aimesh.service.keycache import KeyCache
-from aimesh.service.ledger import Ledger
 from aimesh.service.mesh import specialists
 from aimesh.service.runner import TaskRunner
 from aimesh.store.database import Database

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from aimesh.api.deps import Admin, AuditDep, IdPath, Offset, SessionDep, owned
 from aimesh.api.errors import NOT_FOUND, conflict
 from aimesh.api.schemas import BudgetCreate, BudgetPublic, Page
-from aimesh.service import budget_admin
+from aimesh.llm import budget_admin
 from aimesh.store.paging import page
 from aimesh.store.tables import Budget
 

@@ -16,8 +16,8 @@ from pydantic import BaseModel, Field
 
 from aimesh.api.deps import Reader, ServicesDep, SessionDep
 from aimesh.api.schemas import DateTime
+from aimesh.llm import ledger
 from aimesh.llm.catalog import Capabilities, Prices, model_links
-from aimesh.service import ledger
 
 router = APIRouter(prefix="/stats", tags=["stats"])
 Since = Annotated[DateTime | None, Query(description="From this time (UTC), inclusive.")]

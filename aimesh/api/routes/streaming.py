@@ -26,7 +26,7 @@ from aimesh.api.schemas import GenerateCreate, TaskCreate
 from aimesh.api.sse import event_message, stream, task_events
 from aimesh.errors import AimeshError
 from aimesh.graphs.events import Event, EventRecorder
-from aimesh.service.ledger import RunContext
+from aimesh.llm.ledger import RunContext
 from aimesh.store.tables import Task
 
 router = APIRouter(tags=["stream"])

@@ -22,10 +22,10 @@ from pydantic import Field
 from sqlalchemy import select
 
 from aimesh.config import Settings
+from aimesh.llm.budget_amounts import to_nusd, to_usd
 from aimesh.llm.route import current_route
+from aimesh.llm.run_bound import max_model_calls
 from aimesh.llm.selection import choose_route
-from aimesh.service.budget_amounts import to_nusd, to_usd
-from aimesh.service.run_bound import max_model_calls
 from aimesh.store.tables import LedgerEntry, utcnow
 from tests.fakes import NO_TOOLS, StreamingScriptedChatModel, call, calls
 from tests.integration.api.conftest import REDIS, api_settings

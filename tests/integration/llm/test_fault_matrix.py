@@ -30,7 +30,7 @@ from sqlalchemy import select
 from aimesh.config import Settings
 from aimesh.errors import AllProvidersFailedError
 from aimesh.llm.chain import ATTEMPT_EVENT, FALLBACK_EVENT, ProviderChain
-from aimesh.service.ledger import Ledger, RunContext
+from aimesh.llm.ledger import Ledger, RunContext
 from aimesh.store.database import Database
 from aimesh.store.tables import LedgerEntry
 from tests.wire.fake_providers import (  # noqa: F401 (fixtures)

@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from aimesh.config import Settings
 from aimesh.errors import BudgetExceededError, InvalidInputError
+from aimesh.llm.budget_admin import create_budget
+from aimesh.llm.budget_amounts import parse_limit, to_nusd, to_usd, window_start
+from aimesh.llm.budgets import Budgets, Spender
 from aimesh.llm.catalog import model_links
+from aimesh.llm.run_bound import RunBound, max_model_calls
 from aimesh.llm.selection import choose_route
-from aimesh.service.budget_admin import create_budget
-from aimesh.service.budget_amounts import parse_limit, to_nusd, to_usd, window_start
-from aimesh.service.budgets import Budgets, Spender
-from aimesh.service.run_bound import RunBound, max_model_calls
 from aimesh.store.database import Database
 from aimesh.store.keys import create_key
 from aimesh.store.tables import Budget, BudgetWindow, LedgerEntry, Network, new_id

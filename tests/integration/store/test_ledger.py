@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from aimesh.graphs.events import DELEGATE_KEY, MODEL_ATTEMPT, Event, EventRecorder
-from aimesh.service.ledger import (
+from aimesh.llm.ledger import (
     Ledger,
     LedgerPayloadError,
     ModelHistory,

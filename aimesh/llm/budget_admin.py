@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aimesh.errors import InvalidInputError
-from aimesh.service.budget_amounts import check_limit, to_usd, window_start
+from aimesh.llm.budget_amounts import check_limit, to_usd, window_start
 from aimesh.store.tables import ApiKey, Budget, BudgetWindow, Network, utcnow
 
 Scope = Literal["tenant", "network", "key"]

@@ -19,8 +19,8 @@ counts, so that a task is refused with HTTP 402 only when its budget is spent, n
 running tasks hold reservations that may come back. A budget counts the spend of runs from
 its creation; runs under no budget reserve nothing.
 
-The worst case reserved is :class:`aimesh.service.run_bound.RunBound`'s; amounts are in
-:mod:`aimesh.service.budget_amounts`.
+The worst case reserved is :class:`aimesh.llm.run_bound.RunBound`'s; amounts are in
+:mod:`aimesh.llm.budget_amounts`.
 """
 
 import uuid
@@ -37,10 +37,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from aimesh.config import Settings
 from aimesh.errors import BudgetExceededError, NoProviderError
+from aimesh.llm.budget_amounts import limit_nusd, to_nusd, to_usd, window_start
 from aimesh.llm.catalog import ModelInfo
+from aimesh.llm.run_bound import RunBound
 from aimesh.llm.selection import ModelSelection, choose_route
-from aimesh.service.budget_amounts import limit_nusd, to_nusd, to_usd, window_start
-from aimesh.service.run_bound import RunBound
 from aimesh.store.tables import Agent, Budget, BudgetWindow, LedgerEntry, Network, utcnow
 
 T = TypeVar("T")
