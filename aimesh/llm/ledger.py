@@ -245,13 +245,7 @@ class Ledger:
         agent: str | None = None,
         tool: str | None = None,
     ) -> None:
-        """Append one attempt; returns when it is committed.
-
-        Args:
-            payload: The chain's ``model_attempt`` payload.
-            context: Tenant, network, task, key and user of the run.
-            agent: The agent whose model call it was.
-            tool: The tool the call was made for, when known.
+        """Append the row :func:`ledger_row` makes of the arguments; returns once committed.
 
         Raises:
             LedgerPayloadError: The payload is not a valid attempt (nothing is written).

@@ -12,8 +12,8 @@ The server runs its own event loop in a daemon thread, so sync and async clients
 test process can use it alike. Streams use chunked transfer encoding and connections are
 kept alive, as the SDKs' connection pools expect.
 
-Use: import ``fake_providers_fixture`` and ``fake_provider_server_fixture`` into a test
-module (or list this module in ``pytest_plugins``), then in a test::
+Use: import ``fake_providers_fixture`` and ``fake_provider_server_fixture`` into a
+``conftest.py`` (as ``tests/integration/llm/conftest.py`` does), then in a test::
 
     fake_providers.script("anthropic", Fault.http(529))
     fake_providers.script("openai", Reply(text="hi", input_tokens=10, output_tokens=2))

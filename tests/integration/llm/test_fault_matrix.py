@@ -33,20 +33,7 @@ from aimesh.llm.chain import ATTEMPT_EVENT, FALLBACK_EVENT, ProviderChain
 from aimesh.llm.ledger import Ledger, RunContext
 from aimesh.store.database import Database
 from aimesh.store.tables import LedgerEntry
-from tests.wire.fake_providers import (  # noqa: F401 (fixtures)
-    PARTIAL,
-    FakeProviders,
-    Fault,
-    Reply,
-    fake_provider_server_fixture,
-    fake_providers_fixture,
-)
-
-# langchain-core reads an error's response with ``response.json()``, a coroutine on
-# google-genai's aiohttp responses: the warning is theirs, the error is still raised.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:coroutine 'ClientResponse.json' was never awaited:RuntimeWarning"
-)
+from tests.wire.fake_providers import PARTIAL, FakeProviders, Fault, Reply
 
 PROVIDERS = ["anthropic", "openai", "google"]
 MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4.1-mini", "google": "gemini-2.5-flash"}

@@ -35,20 +35,7 @@ from langchain_core.messages import (
 from langchain_core.tools import tool
 
 from aimesh.llm.providers import build_providers
-from tests.wire.fake_providers import (  # noqa: F401 (fixtures)
-    PARTIAL,
-    FakeProviders,
-    Fault,
-    Reply,
-    fake_provider_server_fixture,
-    fake_providers_fixture,
-)
-
-# langchain-core reads an error's response with ``response.json()``, a coroutine on
-# google-genai's aiohttp responses: the warning is theirs, the error is still raised.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:coroutine 'ClientResponse.json' was never awaited:RuntimeWarning"
-)
+from tests.wire.fake_providers import PARTIAL, FakeProviders, Fault, Reply
 
 PROVIDERS = ["anthropic", "openai", "google"]
 AUTH = {
