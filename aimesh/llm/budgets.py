@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -48,11 +48,41 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Spender:
-    """Who a run spends for: its tenant, network and API key (None: no key, e.g. the CLI)."""
+    """Who a run spends for: its tenant, network and API key.
+
+    ``network_id`` None: a direct generation (``/generate/stream``), under no network's
+    budget; ``key_id`` None: no key (e.g. the CLI).
+    """
 
     tenant: str
-    network_id: str
+    network_id: str | None
     key_id: str | None = None
+
+
+class Billed(NamedTuple):
+    """What :func:`billed_usd` needs of one model call attempt (a ledger row)."""
+
+    status: str
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: Decimal | None
+
+
+def billed_usd(attempts: Iterable[Billed]) -> Decimal | None:
+    """What model call attempts cost in all (USD, exact).
+
+    As the ledger's statistics count them, a failed attempt that reported no tokens cost
+    nothing; any other attempt of unknown cost makes the total unknown (None).
+    """
+    total = Decimal(0)
+    for attempt in attempts:
+        unreported = attempt.input_tokens is None and attempt.output_tokens is None
+        if attempt.status == "error" and unreported:
+            continue
+        if attempt.cost_usd is None:
+            return None
+        total += attempt.cost_usd
+    return total
 
 
 @dataclass(frozen=True)
@@ -228,27 +258,16 @@ class Budgets:
             raise
 
     async def run_cost_usd(self, task_id: str) -> Decimal | None:
-        """What a task's model calls cost: the sum of its ledger rows (USD, exact).
-
-        As the ledger's statistics count them, a failed attempt that reported no tokens
-        cost nothing; any other row of unknown cost makes the total unknown (None).
-        """
+        """What a task's model calls cost: :func:`billed_usd` of its ledger rows."""
         query = select(
             LedgerEntry.status,
             LedgerEntry.input_tokens,
             LedgerEntry.output_tokens,
             LedgerEntry.cost_usd,
         ).where(LedgerEntry.task_id == task_id)
-        total = Decimal(0)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        for status, input_tokens, output_tokens, cost in rows:
-            if status == "error" and input_tokens is None and output_tokens is None:
-                continue
-            if cost is None:
-                return None
-            total += cost
-        return total
+        return billed_usd(Billed(*row) for row in rows)
 
     async def admit(
         self,
@@ -413,10 +432,9 @@ def _new_window(dialect: str, budget_id: str, start: datetime) -> Any:
 
 async def _applicable(conn: AsyncConnection, spender: Spender) -> list[_Budget]:
     """The budgets of the spender's tenant, network and key, in id order."""
-    scopes = [
-        and_(Budget.scope == "tenant", Budget.scope_id == spender.tenant),
-        and_(Budget.scope == "network", Budget.scope_id == spender.network_id),
-    ]
+    scopes = [and_(Budget.scope == "tenant", Budget.scope_id == spender.tenant)]
+    if spender.network_id:
+        scopes.append(and_(Budget.scope == "network", Budget.scope_id == spender.network_id))
     if spender.key_id:
         scopes.append(and_(Budget.scope == "key", Budget.scope_id == spender.key_id))
     query = (

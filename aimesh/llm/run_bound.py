@@ -77,6 +77,16 @@ class RunBound:
         outputs = [settings.max_output_tokens, *(n for n in max_tokens if n)]
         return cls(max_model_calls(max_delegations), settings.max_input_tokens, max(outputs))
 
+    @classmethod
+    def one_call(cls, settings: Settings, max_tokens: int | None = None) -> "RunBound":
+        """The bound of one chain call (``/generate/stream``) asking for ``max_tokens``.
+
+        The output cap is the larger of the request's and the settings' (an integration
+        may ignore the request's).
+        """
+        outputs = max(settings.max_output_tokens, max_tokens or 0)
+        return cls(1, settings.max_input_tokens, outputs)
+
     def run_usd(self, links: Sequence[str]) -> Decimal | None:
         """Worst-case USD of a run on the route ``links``; None when a price is unknown."""
         total = Decimal(0)

@@ -1,6 +1,7 @@
 """Streaming: submit-and-stream, a task's SSE events, and direct generation."""
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -26,9 +27,14 @@ from aimesh.api.schemas import GenerateCreate, TaskCreate
 from aimesh.api.sse import event_message, stream, task_events
 from aimesh.errors import AimeshError
 from aimesh.graphs.events import Event, EventRecorder
-from aimesh.llm.ledger import RunContext
+from aimesh.llm.budgets import Admission, Billed, Budgets, Reservation, Spender, billed_usd
+from aimesh.llm.ledger import RunContext, parse_attempt
+from aimesh.llm.route import use_route
+from aimesh.llm.run_bound import RunBound
+from aimesh.llm.selection import choose_route
 from aimesh.store.tables import Task
 
+logger = logging.getLogger(__name__)
 router = APIRouter(tags=["stream"])
 LastEventId = Annotated[
     int,
@@ -88,29 +94,45 @@ router.add_api_route(
 )
 
 
-@router.post("/generate/stream", response_class=EventSourceResponse, responses=SSE)
+@router.post(
+    "/generate/stream", response_class=EventSourceResponse, responses={**SSE, **BUDGET_EXCEEDED}
+)
 async def generate_stream(
     body: GenerateCreate, caller: Writer, services: ServicesDep
 ) -> EventSourceResponse:
     """Stream a model's answer to a prompt straight from the provider chain (SSE).
 
-    Events: ``started``, ``token`` ..., ``model_fallback`` when a provider fails (with
-    ``discard_partial`` when tokens were sent: drop them, the next model restarts), ``agent``
-    with the model, tokens and cost (USD), then ``complete`` (or ``error``). The events are
-    not stored (a dropped connection cannot resume); every model attempt is in the ledger,
-    under the caller's tenant, key and user.
+    Events: ``started``, ``budget`` when a budget downgraded the call to cheaper models,
+    ``token`` ..., ``model_fallback`` when a provider fails (with ``discard_partial`` when
+    tokens were sent: drop them, the next model restarts), ``agent`` with the model, tokens
+    and cost (USD), then ``complete`` (or ``error``). The events are not stored (a dropped
+    connection cannot resume); every model attempt is in the ledger, under the caller's
+    tenant, key and user.
+
+    The call's worst case (one chain call) is reserved against the tenant's and the key's
+    budgets first, and reconciled with what its attempts cost: 402 when a budget has no
+    room for it, reservations of running calls and tasks included.
     """
-    return stream(_generate(services, caller, body), services.settings.sse_heartbeat_s)
+    runner = services.runner
+    admission = await runner.budgets.admit(
+        Spender(caller.tenant, None, caller.key_id),
+        RunBound.one_call(services.settings, body.max_tokens),
+        choose_route(None, runner.links, {}),
+    )
+    return stream(_generate(services, caller, body, admission), services.settings.sse_heartbeat_s)
 
 
 async def _generate(
-    services: ServicesDep, caller: Principal, body: GenerateCreate
+    services: ServicesDep, caller: Principal, body: GenerateCreate, admission: Admission
 ) -> AsyncIterator[ServerSentEvent]:
     queue: asyncio.Queue[Event | None] = asyncio.Queue()
     context = RunContext(tenant=caller.tenant, key_id=caller.key_id, user_id=caller.user_id)
     writes: list[asyncio.Task[None]] = []
+    attempts: list[Billed] = []
 
     def to_ledger(payload: dict[str, Any], agent: str) -> None:
+        a = parse_attempt(payload)
+        attempts.append(Billed(a.status, a.input_tokens, a.output_tokens, a.cost_usd))
         writes.append(asyncio.create_task(services.ledger.record(payload, context, agent=agent)))
 
     recorder = EventRecorder(uuid.uuid4().hex, queue.put_nowait, on_attempt=to_ledger)
@@ -122,19 +144,37 @@ async def _generate(
 
     async def produce() -> None:
         recorder.emit("started", data={"prompt_chars": len(body.prompt)})
+        if admission.event is not None:
+            recorder.emit("budget", data=admission.event)
         try:
             # ainvoke of the streaming chain: tokens and the chain's events reach the recorder
-            await services.model.ainvoke(messages, {"callbacks": [recorder]}, **options)
+            with use_route(admission.route):
+                await services.model.ainvoke(messages, {"callbacks": [recorder]}, **options)
             recorder.emit("complete")
         except AimeshError as error:
             recorder.emit("error", data={"type": type(error).__name__, "message": str(error)})
         finally:
             queue.put_nowait(None)
             await asyncio.gather(*writes)
+            if admission.reservation is not None:
+                await asyncio.shield(_settle(runner.budgets, admission.reservation, attempts))
 
+    runner = services.runner
     producer = asyncio.create_task(produce())
+    finished = False
     try:
         while (event := await queue.get()) is not None:
             yield event_message(event)
+        finished = True
     finally:
-        producer.cancel()
+        if not finished:  # the client left: stop the call
+            producer.cancel()
+        await asyncio.wait([producer])  # its ledger rows and reconciliation end with the stream
+
+
+async def _settle(budgets: Budgets, reservation: Reservation, attempts: list[Billed]) -> None:
+    """Reconcile a generation's reservation with what its attempts cost."""
+    try:
+        await budgets.reconcile(reservation, billed_usd(attempts))
+    except Exception:  # the reservation lapses with its window; the answer was given
+        logger.exception("budget reservation %s not reconciled", reservation.id)

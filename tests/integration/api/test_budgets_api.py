@@ -1,5 +1,6 @@
 """Budgets over HTTP: admin routes, 50 concurrent runs against a budget that fits 10, 402 at
-submission, downgrades to cheaper models, and the model-call bound the reservations use."""
+submission, downgrades to cheaper models, direct generations, and the model-call bound the
+reservations use."""
 
 import asyncio
 import json
@@ -11,11 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
+from httpx_sse import aconnect_sse
 from langchain_core.callbacks import (
     AsyncCallbackManager,
     AsyncCallbackManagerForLLMRun,
     adispatch_custom_event,
 )
+from langchain_core.language_models.chat_models import agenerate_from_stream
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
@@ -24,13 +27,14 @@ from sqlalchemy import select
 from aimesh.config import Settings
 from aimesh.llm.budget_amounts import to_nusd, to_usd
 from aimesh.llm.route import current_route
-from aimesh.llm.run_bound import max_model_calls
+from aimesh.llm.run_bound import RunBound, max_model_calls
 from aimesh.llm.selection import choose_route
 from aimesh.store.tables import LedgerEntry, utcnow
 from tests.fakes import NO_TOOLS, StreamingScriptedChatModel, call, calls
 from tests.integration.api.conftest import REDIS, api_settings
 from tests.integration.api.server import Running, serve
 from tests.integration.api.test_tasks import new_network, wait_done
+from tests.integration.api.test_tenants import key_id
 
 CALLS_PER_RUN = 3  # the churn script: coordinator, specialist, coordinator's answer
 
@@ -47,6 +51,27 @@ class PricedModel(StreamingScriptedChatModel):
     call_usd: Decimal = Decimal(0)
     routes: list[tuple[str, ...] | None] = Field(default_factory=list)
     gate: Any = None
+
+    def _should_stream(self, *, async_api: bool, **kwargs: Any) -> bool:
+        """As the provider chain: ``ainvoke`` streams through ``_agenerate``, with its run."""
+        return kwargs.get("stream") is True and super()._should_stream(
+            async_api=async_api, **kwargs
+        )
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        async def tokens() -> AsyncIterator[ChatGenerationChunk]:
+            async for chunk in self._astream(messages, stop, run_manager, **kwargs):
+                if run_manager and chunk.text:
+                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+
+        return await agenerate_from_stream(tokens())
 
     def _generate(
         self,
@@ -425,3 +450,40 @@ async def test_a_run_can_make_exactly_the_model_calls_budgets_reserve_for(
         task = await wait_done(client, r.json())
     assert task["status"] == "succeeded", task
     assert len(model.seen) == max_model_calls(delegations) == 10
+
+
+async def test_a_direct_generation_is_reserved_and_reconciled_like_a_run(
+    budget_api: Running, priced: PricedModel
+) -> None:
+    """``/generate/stream``: one chain call's worst case held against the key's and the
+    tenant's budgets, reconciled with its ledger cost; 402 when a budget has no room."""
+    api = budget_api
+    services = api.app.state.services
+    route = choose_route(None, services.runner.links, {})
+    one_call = RunBound.one_call(services.settings).run_usd(route)
+    assert one_call is not None and one_call > 0
+    priced.call_usd = one_call / 4
+    key = await api.key(tenant="acme")
+    async with api.client(key) as client:
+        mine = await new_budget(
+            client, scope="key", scope_id=key_id(key), limit_usd=fitting(1, one_call)
+        )
+        async with aconnect_sse(client, "POST", "/generate/stream", json={"prompt": "Hi"}) as sse:
+            names = [event.event async for event in sse.aiter_sse() if event.data]
+        assert names[0] == "started" and names[-1] == "complete", names
+        (after,) = (await client.get("/budgets")).json()["items"]
+        assert (Decimal(after["spent_usd"]), Decimal(after["reserved_usd"])) == (
+            to_usd(to_nusd(one_call / 4)),
+            0,
+        )
+
+        # the key's budget has room for the next call, the tenant's has none
+        half = (one_call / 2).quantize(Decimal("0.000001"), ROUND_DOWN)
+        tenant = await new_budget(client, scope="tenant", scope_id="acme", limit_usd=str(half))
+        r = await client.post("/generate/stream", json={"prompt": "Hi again"})
+        assert r.status_code == 402, r.text
+        assert r.json()["budget"]["id"] == tenant["id"]
+        assert Decimal(r.json()["requested_usd"]) == to_usd(to_nusd(one_call))
+        items = {b["id"]: b for b in (await client.get("/budgets")).json()["items"]}
+        assert Decimal(items[mine["id"]]["reserved_usd"]) == 0  # nothing left held
+    assert len(priced.routes) == 1 and priced.routes[0] == tuple(route)
