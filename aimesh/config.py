@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     breaker_cooldown: float = Field(
         default=30.0, gt=0, description="Seconds an open breaker skips its model (then half-open)."
     )
+    budget_hold_grace_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds a budget reservation outlives its run's time limit; after that "
+        "its run is taken as dead and the sweeper releases it.",
+    )
     temperature: float = Field(default=0.0, ge=0, le=2)
     max_output_tokens: int = Field(default=512, ge=16, le=8192)
     max_input_tokens: int = Field(

@@ -10,6 +10,11 @@ conditional ``UPDATE`` that concurrent runs cannot overtake, on SQLite and Postg
     UPDATE budget_windows SET reserved_nusd = reserved_nusd + :x
     WHERE budget_id = :b AND window_start = :w AND spent_nusd + reserved_nusd + :x <= :limit
 
+Each hold is also a ``budget_holds`` row that expires ``budget_hold_grace_s`` after the
+run's time limit: a run whose process died never reconciles, so the sweeper releases its
+expired holds, charged its task's ledger cost (:meth:`Budgets.release_expired`). Whoever
+deletes the rows (``DELETE ... RETURNING``) releases them: the run or the sweeper, once.
+
 At a limit, a budget with ``on_limit="downgrade"`` lets the run go on a route of only the
 links (``provider/model``) whose worst cases fit, the cheapest kept (the local model costs
 0 USD), in the order model selection gives them under budget pressure (cheapest first,
@@ -26,11 +31,11 @@ The worst case reserved is :class:`aimesh.llm.run_bound.RunBound`'s; amounts are
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -41,7 +46,15 @@ from aimesh.llm.budget_amounts import limit_nusd, to_nusd, to_usd, window_start
 from aimesh.llm.catalog import ModelInfo
 from aimesh.llm.run_bound import RunBound
 from aimesh.llm.selection import ModelSelection, choose_route
-from aimesh.store.tables import Agent, Budget, BudgetWindow, LedgerEntry, Network, utcnow
+from aimesh.store.tables import (
+    Agent,
+    Budget,
+    BudgetHold,
+    BudgetWindow,
+    LedgerEntry,
+    Network,
+    utcnow,
+)
 
 T = TypeVar("T")
 
@@ -177,18 +190,28 @@ class Budgets:
         return RunBound.of(self.settings, max_delegations, max_tokens)
 
     async def reserve(
-        self, spender: Spender, amount_usd: Decimal, *, now: datetime | None = None
+        self,
+        spender: Spender,
+        amount_usd: Decimal,
+        *,
+        now: datetime | None = None,
+        hold_s: float = 0.0,
+        task_id: str | None = None,
     ) -> Reservation:
         """Hold ``amount_usd`` in every budget of ``spender``, all or nothing, atomically.
 
         One transaction: budgets in id order; each current window created on demand
-        (``INSERT ... ON CONFLICT DO NOTHING``), then one conditional ``UPDATE`` each.
-        Nothing is held for an amount of 0 (a run on the local model).
+        (``INSERT ... ON CONFLICT DO NOTHING``), then one conditional ``UPDATE`` and one
+        ``budget_holds`` row each. Nothing is held for an amount of 0 (a run on the local
+        model).
 
         Args:
             spender: Tenant, network and API key of the run.
             amount_usd: USD to hold (rounded up to the nano-USD).
             now: The time deciding the windows; default: now.
+            hold_s: Seconds the run may take at most (its time limit); the holds expire
+                ``budget_hold_grace_s`` after that (:meth:`release_expired`).
+            task_id: The run's task, whose ledger cost an expired hold is charged.
 
         Returns:
             The reservation, to pass to :meth:`reconcile`.
@@ -200,12 +223,20 @@ class Budgets:
         if nusd == 0:
             return Reservation(0, ())
         at = now or utcnow()
+        expires = at + timedelta(seconds=hold_s + self.settings.budget_hold_grace_s)
+        reservation = Reservation(nusd, ())
+        hold = {"reservation_id": reservation.id, "nusd": nusd, "task_id": task_id}
+        hold |= {"expires_at": expires}
         try:
-            return await self._reserve(spender, nusd, at)
+            reservation.holds = await self._reserve(spender, at, hold)
         except IntegrityError:  # a budget deleted meanwhile: its window's key is gone
-            return await self._reserve(spender, nusd, at)
+            reservation.holds = await self._reserve(spender, at, hold)
+        return reservation
 
-    async def _reserve(self, spender: Spender, nusd: int, at: datetime) -> Reservation:
+    async def _reserve(
+        self, spender: Spender, at: datetime, hold: dict[str, Any]
+    ) -> tuple["Hold", ...]:
+        nusd = hold["nusd"]
         async with self.engine.begin() as conn:
             holds = []
             for budget in await _applicable(conn, spender):
@@ -222,14 +253,18 @@ class Budgets:
                 )
                 if taken.rowcount != 1:
                     raise await _exceeded(conn, budget, start, to_usd(nusd))  # rolls back
+                await conn.execute(
+                    insert(BudgetHold).values(**hold, budget_id=budget.id, window_start=start)
+                )
                 holds.append(Hold(budget.id, start))
-        return Reservation(nusd, tuple(holds))
+        return tuple(holds)
 
     async def reconcile(self, reservation: Reservation, actual_usd: Decimal | None) -> None:
         """Release ``reservation`` and add the run's actual spend, in one transaction.
 
-        Idempotent: a settled reservation is left alone. The spend goes to the windows the
-        reservation was made in (a run is charged to the day or month it started in).
+        Idempotent: a settled reservation is left alone, and so is one the sweeper released
+        already (:meth:`release_expired`). The spend goes to the windows the reservation was
+        made in (a run is charged to the day or month it started in).
 
         Args:
             reservation: From :meth:`reserve`.
@@ -241,21 +276,49 @@ class Budgets:
         reservation.settled = True
         if not reservation.holds:
             return
-        spent = reservation.nusd if actual_usd is None else to_nusd(actual_usd)
         try:
-            async with self.engine.begin() as conn:
-                for hold in reservation.holds:
-                    await conn.execute(
-                        update(BudgetWindow)
-                        .where(_window(hold.budget_id, hold.window_start))
-                        .values(
-                            reserved_nusd=BudgetWindow.reserved_nusd - reservation.nusd,
-                            spent_nusd=BudgetWindow.spent_nusd + spent,
-                        )
-                    )
+            await self._release(reservation.id, actual_usd)
         except BaseException:
             reservation.settled = False
             raise
+
+    async def release_expired(self, now: datetime | None = None) -> int:
+        """Release the reservations whose holds expired: their runs' processes died.
+
+        Each is charged what its task's ledger rows cost (:meth:`run_cost_usd`; the whole
+        hold when that is unknown or it had no task). Returns how many were released.
+        """
+        query = select(BudgetHold.reservation_id, BudgetHold.task_id).where(
+            BudgetHold.expires_at <= (now or utcnow())
+        )
+        async with self.engine.connect() as conn:
+            expired = dict((await conn.execute(query)).all())
+        for reservation_id, task_id in expired.items():
+            actual = None if task_id is None else await self.run_cost_usd(task_id)
+            await self._release(reservation_id, actual)
+        return len(expired)
+
+    async def _release(self, reservation_id: str, actual_usd: Decimal | None) -> None:
+        """Delete a reservation's holds and move them from reserved to spent, once.
+
+        ``DELETE ... RETURNING`` decides who releases: the run or the sweeper, never both.
+        """
+        release = (
+            delete(BudgetHold)
+            .where(BudgetHold.reservation_id == reservation_id)
+            .returning(BudgetHold.budget_id, BudgetHold.window_start, BudgetHold.nusd)
+        )
+        async with self.engine.begin() as conn:
+            for budget_id, start, nusd in (await conn.execute(release)).all():
+                spent = nusd if actual_usd is None else to_nusd(actual_usd)
+                await conn.execute(
+                    update(BudgetWindow)
+                    .where(_window(budget_id, start))
+                    .values(
+                        reserved_nusd=BudgetWindow.reserved_nusd - nusd,
+                        spent_nusd=BudgetWindow.spent_nusd + spent,
+                    )
+                )
 
     async def run_cost_usd(self, task_id: str) -> Decimal | None:
         """What a task's model calls cost: :func:`billed_usd` of its ledger rows."""
@@ -275,6 +338,9 @@ class Budgets:
         bound: RunBound,
         route: Sequence[str],
         selection: ModelSelection | None = None,
+        *,
+        hold_s: float = 0.0,
+        task_id: str | None = None,
     ) -> Admission:
         """Reserve a run's worst case, downgrading its route where a budget allows.
 
@@ -284,6 +350,8 @@ class Budgets:
             route: The route chosen for the run (link keys, in order).
             selection: The task's model selection: a downgrade keeps to the links meeting
                 its requirements, in the order it gives them under budget pressure.
+            hold_s: Seconds the run may take at most (see :meth:`reserve`).
+            task_id: The run's task (see :meth:`reserve`).
 
         Returns:
             The reservation, the route to run on, and a ``budget`` event for a downgrade.
@@ -297,7 +365,9 @@ class Budgets:
             return Admission(None, tuple(route))
         options = self._options(bound, route, selection)
         chosen, reservation, refused = await self._first_fit(
-            budgets, options, lambda cost: self.reserve(spender, cost)
+            budgets,
+            options,
+            lambda cost: self.reserve(spender, cost, hold_s=hold_s, task_id=task_id),
         )
         if refused is None:
             return Admission(reservation, chosen.links)
@@ -422,9 +492,9 @@ def _window(budget_id: str, start: datetime) -> ColumnElement[bool]:
 
 def _new_window(dialect: str, budget_id: str, start: datetime) -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING`` of an empty window, in the database's dialect."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
-        insert(BudgetWindow)
+        upsert(BudgetWindow)
         .values(budget_id=budget_id, window_start=start, spent_nusd=0, reserved_nusd=0)
         .on_conflict_do_nothing(index_elements=["budget_id", "window_start"])
     )

@@ -269,6 +269,8 @@ class TaskRunner:
             self.budgets.bound(network.max_iterations, [a.max_tokens for a in agents]),
             route,
             selection,
+            hold_s=network.timeout_seconds,
+            task_id=task.id,
         )
         if admission.event is not None:
             writer.recorder.emit("budget", data=admission.event)

@@ -263,3 +263,21 @@ class BudgetWindow(Base):
     window_start: Mapped[datetime] = mapped_column(primary_key=True)
     spent_nusd: Mapped[int] = mapped_column(BigInteger, default=0)
     reserved_nusd: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class BudgetHold(Base):
+    """What one run's reservation holds in one budget window, until released.
+
+    Its run releases it when it ends; a hold past ``expires_at`` outlived its run (the
+    process died) and is released by the sweeper, so money is never held for good.
+    """
+
+    __tablename__ = "budget_holds"
+    reservation_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    budget_id: Mapped[str] = mapped_column(
+        ForeignKey("budgets.id", ondelete="CASCADE"), primary_key=True
+    )
+    window_start: Mapped[datetime]
+    nusd: Mapped[int] = mapped_column(BigInteger)
+    task_id: Mapped[str | None] = mapped_column(String(32))
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -113,11 +113,13 @@ async def generate_stream(
     budgets first, and reconciled with what its attempts cost: 402 when a budget has no
     room for it, reservations of running calls and tasks included.
     """
-    runner = services.runner
+    runner, settings = services.runner, services.settings
+    route = choose_route(None, runner.links, {})
     admission = await runner.budgets.admit(
         Spender(caller.tenant, None, caller.key_id),
-        RunBound.one_call(services.settings, body.max_tokens),
-        choose_route(None, runner.links, {}),
+        RunBound.one_call(settings, body.max_tokens),
+        route,
+        hold_s=len(route) * (settings.request_timeout + settings.retry_wait_budget),
     )
     return stream(_generate(services, caller, body, admission), services.settings.sse_heartbeat_s)
 

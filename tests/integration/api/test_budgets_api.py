@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,11 @@ from sqlalchemy import select
 
 from aimesh.config import Settings
 from aimesh.llm.budget_amounts import to_nusd, to_usd
+from aimesh.llm.budgets import Spender
 from aimesh.llm.route import current_route
 from aimesh.llm.run_bound import RunBound, max_model_calls
 from aimesh.llm.selection import choose_route
-from aimesh.store.tables import LedgerEntry, utcnow
+from aimesh.store.tables import BudgetHold, LedgerEntry, utcnow
 from tests.fakes import NO_TOOLS, StreamingScriptedChatModel, call, calls
 from tests.integration.api.conftest import REDIS, api_settings
 from tests.integration.api.server import Running, serve
@@ -241,12 +243,23 @@ async def test_fifty_concurrent_runs_against_a_budget_that_fits_ten(
         assert [(b["id"], Decimal(b["reserved_usd"])) for b in listed] == [
             (budget["id"], to_usd(10 * to_nusd(cost)))
         ]
+        async with api.app.state.services.db.sessions() as session:
+            held = (await session.scalars(select(BudgetHold))).all()
         priced.gate.set()
         done = [await wait_done(client, r.json()) for r in answers]
 
         ran = [t for t in done if t["status"] == "succeeded"]
         refused = [t for t in done if t["status"] == "failed"]
         assert (len(ran), len(refused)) == (10, 40)
+        # each running task's hold names it and outlives its time limit (600 s) by the grace
+        assert sorted(h.task_id for h in held) == sorted(t["id"] for t in ran)
+        grace = api.app.state.services.settings.budget_hold_grace_s
+        for hold in held:
+            task = next(t for t in ran if t["id"] == hold.task_id)
+            started = datetime.fromisoformat(task["started_at"])
+            assert (
+                abs(hold.expires_at - started - timedelta(seconds=600 + grace)).total_seconds() < 30
+            )
         assert {t["error"]["type"] for t in refused} == {"budget_exceeded"}
         assert len(priced.routes) == 10 * CALLS_PER_RUN
         assert set(priced.routes) == {tuple(route)}
@@ -487,3 +500,34 @@ async def test_a_direct_generation_is_reserved_and_reconciled_like_a_run(
         items = {b["id"]: b for b in (await client.get("/budgets")).json()["items"]}
         assert Decimal(items[mine["id"]]["reserved_usd"]) == 0  # nothing left held
     assert len(priced.routes) == 1 and priced.routes[0] == tuple(route)
+
+
+async def test_the_sweeper_releases_the_reservation_of_a_run_that_died(
+    settings: Settings, tmp_path: Path, priced: PricedModel
+) -> None:
+    """A reservation whose run never reconciled (its hold expired) is released by the
+    running service's sweep loop, charged in full (no task: its cost is unknown)."""
+    config = api_settings(
+        settings.home,
+        tmp_path,
+        openai_base_url="http://127.0.0.1:9/v1",
+        openai_models=["gpt-4.1-mini"],
+    ).model_copy(
+        update={
+            "providers": ["openai", "local"],
+            "retention_sweep_s": 0.1,
+            "budget_hold_grace_s": 0.1,
+        }
+    )
+    async with serve(config, priced) as api:
+        key = await api.key(tenant="acme")
+        async with api.client(key) as client:
+            await new_budget(client, scope="tenant", scope_id="acme", limit_usd="1")
+            budgets = api.app.state.services.runner.budgets
+            await budgets.reserve(Spender("acme", None), Decimal("0.25"))  # expires in 0.1 s
+            for _ in range(100):
+                (listed,) = (await client.get("/budgets")).json()["items"]
+                if Decimal(listed["reserved_usd"]) == 0:
+                    break
+                await asyncio.sleep(0.05)
+    assert (Decimal(listed["spent_usd"]), Decimal(listed["reserved_usd"])) == (Decimal("0.25"), 0)

@@ -3,7 +3,7 @@ day and month windows, downgrades and refusals."""
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from aimesh.llm.run_bound import RunBound, max_model_calls
 from aimesh.llm.selection import choose_route
 from aimesh.store.database import Database
 from aimesh.store.keys import create_key
-from aimesh.store.tables import Budget, BudgetWindow, LedgerEntry, Network, new_id
+from aimesh.store.tables import Budget, BudgetHold, BudgetWindow, LedgerEntry, Network, new_id
 
 TENANT = "acme"
 AMOUNT = Decimal("0.123456789")  # nano-USD precision: 123,456,789 nano-USD
@@ -395,3 +395,53 @@ async def test_a_runs_cost_is_the_sum_of_its_ledger_rows(db: Database, budgets: 
     async with db.sessions.begin() as session:
         session.add(row("success", None))
     assert await budgets.run_cost_usd(task) is None
+
+
+async def holds(db: Database) -> list[tuple[str, int]]:
+    async with db.sessions() as session:
+        rows = await session.execute(select(BudgetHold.reservation_id, BudgetHold.nusd))
+        return sorted((reservation, nusd) for reservation, nusd in rows)
+
+
+async def test_the_holds_of_a_dead_run_expire_and_are_released_once(
+    db: Database, budgets: Budgets, settings: Settings
+) -> None:
+    """A run whose process died never reconciles: past its time limit and the grace its
+    holds are released by the sweeper, charged its task's ledger cost; a late reconcile
+    (the run was alive after all) finds nothing left to release."""
+    net = await network(db)
+    budget_id = await budget(db, "network", net, fitting(3, AMOUNT))
+    spender, task = Spender(TENANT, net), new_id()
+    start = datetime.now(UTC)
+    dead = await budgets.reserve(spender, AMOUNT, now=start, hold_s=60, task_id=task)
+    live = await budgets.reserve(spender, AMOUNT, now=start, hold_s=3600)
+    key, held = (budget_id, window_start("day", start)), to_nusd(AMOUNT)
+    assert await windows(db) == {key: (0, 2 * held)}
+    assert await holds(db) == sorted([(dead.id, held), (live.id, held)])
+
+    async with db.sessions.begin() as session:
+        session.add(
+            LedgerEntry(
+                id=new_id(),
+                task_id=task,
+                provider="openai",
+                model_requested="gpt-4.1-mini",
+                status="success",
+                input_tokens=10,
+                output_tokens=5,
+                cost_usd=Decimal("0.01"),
+                latency_s=0.1,
+            )
+        )
+    expiry = start + timedelta(seconds=60 + settings.budget_hold_grace_s)
+    assert await budgets.release_expired(expiry - timedelta(seconds=1)) == 0
+    assert await budgets.release_expired(expiry) == 1
+    assert await windows(db) == {key: (to_nusd(Decimal("0.01")), held)}
+    assert await holds(db) == [(live.id, held)]
+
+    await budgets.reconcile(dead, Decimal("5"))  # too late: the sweeper released it
+    assert await windows(db) == {key: (to_nusd(Decimal("0.01")), held)}
+    await budgets.reconcile(live, AMOUNT / 2)
+    assert await windows(db) == {key: (to_nusd(Decimal("0.01")) + to_nusd(AMOUNT / 2), 0)}
+    assert await holds(db) == []
+    assert await budgets.release_expired(start + timedelta(days=1)) == 0
