@@ -283,7 +283,7 @@ class TaskRunner:
         try:
             actual = await self.budgets.run_cost_usd(task_id)
             await self.budgets.reconcile(admission.reservation, actual)
-        except Exception:  # the reservation lapses with its window; the task still ends
+        except Exception:  # its holds expire and the sweeper releases them
             logger.exception("budget reservation of task %s not reconciled", task_id)
 
     async def _route(self, task: Task, writer: "_EventWriter") -> list[str]:

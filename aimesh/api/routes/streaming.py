@@ -178,5 +178,5 @@ async def _settle(budgets: Budgets, reservation: Reservation, attempts: list[Bil
     """Reconcile a generation's reservation with what its attempts cost."""
     try:
         await budgets.reconcile(reservation, billed_usd(attempts))
-    except Exception:  # the reservation lapses with its window; the answer was given
+    except Exception:  # its holds expire and the sweeper releases them
         logger.exception("budget reservation %s not reconciled", reservation.id)
