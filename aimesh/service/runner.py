@@ -219,8 +219,9 @@ class TaskRunner:
         admission: Admission | None = None
         try:
             async with asyncio.timeout(network.timeout_seconds):
-                route = await self._route(task, writer)
-                admission = await self._admit(task, network, agents, route, writer)
+                selection = _selection(task)
+                route = await self._route(task, selection, writer)
+                admission = await self._admit(task, network, agents, route, selection, writer)
                 with use_route(admission.route):
                     result = await ask(
                         self.build_graph(agents),
@@ -256,6 +257,7 @@ class TaskRunner:
         network: Network,
         agents: Sequence[Agent],
         route: Sequence[str],
+        selection: ModelSelection | None,
         writer: "_EventWriter",
     ) -> Admission:
         """Reserve the run's worst case against its budgets; emit ``budget`` on a downgrade.
@@ -263,7 +265,6 @@ class TaskRunner:
         Raises:
             BudgetExceededError: A budget refuses the run.
         """
-        selection = None if task.model_selection is None else ModelSelection(**task.model_selection)
         admission = await self.budgets.admit(
             Spender(task.tenant, task.network_id, task.key_id),
             self.budgets.bound(network.max_iterations, [a.max_tokens for a in agents]),
@@ -286,7 +287,9 @@ class TaskRunner:
         except Exception:  # its holds expire and the sweeper releases them
             logger.exception("budget reservation of task %s not reconciled", task_id)
 
-    async def _route(self, task: Task, writer: "_EventWriter") -> list[str]:
+    async def _route(
+        self, task: Task, selection: ModelSelection | None, writer: "_EventWriter"
+    ) -> list[str]:
         """The chain links the task may use, in order, chosen for its ``model_selection``.
 
         Without a selection: the default chain (no history needed). With one: from the
@@ -296,7 +299,6 @@ class TaskRunner:
             NoProviderError: No configured model meets the selection (after its ``error``
                 event).
         """
-        selection = None if task.model_selection is None else ModelSelection(**task.model_selection)
         history: dict[str, ModelHistory] = {}
         if selection is not None:
             async with self.sessions() as session:
@@ -325,6 +327,11 @@ async def _insert_owned(
         rows = await connection.execute(insert(Task).returning(*Task.__table__.c), accepted)
         stored = {row.id: Task(**row._mapping) for row in rows}
     return [stored.get(task["id"]) for task in tasks]
+
+
+def _selection(task: Task) -> ModelSelection | None:
+    """The task's ``model_selection``; None: the default chain."""
+    return None if task.model_selection is None else ModelSelection(**task.model_selection)
 
 
 def _question(task: Task) -> str:

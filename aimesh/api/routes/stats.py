@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from aimesh.api.deps import Reader, ServicesDep, SessionDep
 from aimesh.api.schemas import DateTime
 from aimesh.llm import ledger
-from aimesh.llm.catalog import Capabilities, Prices, model_links
+from aimesh.llm.catalog import Capabilities, Prices
 
 router = APIRouter(prefix="/stats", tags=["stats"])
 Since = Annotated[DateTime | None, Query(description="From this time (UTC), inclusive.")]
@@ -176,7 +176,7 @@ async def model_stats(
             prices=link.prices,
             history=_measured(history.get(link.key)),
         )
-        for link in model_links(services.settings)
+        for link in services.runner.links
     ]
 
 
