@@ -7,21 +7,35 @@ QUESTION ?= Which of our clients are most likely to churn, and why?
 # CPU with AMX (Xeon Sapphire Rapids and later) segfaults in ggml's AMX matmul on some VMs.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: demo install test lint bench clean
+.PHONY: demo install lock test lint bench clean
+
+# Installs come from the lock files (every package pinned, with hashes), so a fresh clone gets
+# exactly what CI tested; `make lock` re-resolves them from pyproject.toml (a deliberate commit).
+BOOTSTRAP := pip==26.3 setuptools==84.2.1 wheel==0.48.0
+UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes \
+	--find-links /opt/wheels --quiet
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/pip install --quiet $(BOOTSTRAP)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+$(VENV)/.installed-test: requirements-test.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements-test.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
+
+# The CPU build of torch that pyproject.toml pins lies in /opt/wheels on this kind of machine.
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet uv==0.13.9
+	$(UV_COMPILE) -o requirements.lock
+	$(UV_COMPILE) --extra test -c requirements.lock -o requirements-test.lock
 
 demo: install
 	$(BIN)/aimesh ask "$(QUESTION)"

@@ -293,11 +293,16 @@ class OpenAI(Dialect):
 
 
 class Gemini(Dialect):
-    """Gemini API ``v1beta`` ``models/{model}:generateContent`` and ``:streamGenerateContent``."""
+    """Gemini API ``models/{model}:generateContent`` and ``:streamGenerateContent``.
+
+    Served under any API version the SDK picks: google-genai 2.x calls ``v1beta``, 3.x ``v1``.
+    """
 
     name = "google"
     base_path = "/google"
-    path = re.compile(r"/google/v1beta/models/[^/:]+:(generateContent|streamGenerateContent)")
+    path = re.compile(
+        r"/google/v1(?:alpha|beta)?/models/[^/:]+:(generateContent|streamGenerateContent)"
+    )
     error_types = {
         400: "INVALID_ARGUMENT",
         403: "PERMISSION_DENIED",

@@ -3,7 +3,7 @@
 The real SDKs (``anthropic``, ``openai``, ``google-genai``, through their LangChain
 integrations) talk to it as to the real services. One server routes by path prefix:
 ``/anthropic`` (Messages API), ``/openai/v1`` (Chat Completions), ``/google`` (Gemini
-``v1beta`` generateContent). Each request pops the next item of its provider's script: a
+``v1`` or ``v1beta`` generateContent). Each request pops the next item of its provider's script: a
 :class:`Reply` (rendered as JSON or as the provider's SSE stream, as the request asks) or a
 :class:`Fault`. A request with nothing scripted gets a 500 and is recorded in ``errors``;
 the ``fake_providers`` fixture fails the test when any error or unused item is left.

@@ -46,7 +46,7 @@ AUTH = {
 PATH = {
     "anthropic": "/anthropic/v1/messages",
     "openai": "/openai/v1/chat/completions",
-    "google": "/google/v1beta/models/{model}:{method}",
+    "google": "/google/v1/models/{model}:{method}",  # google-genai 3.x (v1beta before)
 }
 REPORTED_MODEL = {
     "anthropic": "{model}-20250101",
