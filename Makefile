@@ -36,6 +36,8 @@ lock: | $(BIN)/python
 	$(BIN)/pip install --quiet uv==0.13.9
 	$(UV_COMPILE) -o requirements.lock
 	$(UV_COMPILE) --extra test -c requirements.lock -o requirements-test.lock
+	$(BIN)/uv pip compile bench/litellm-requirements.in --python-version 3.11 --generate-hashes \
+		--quiet -o bench/litellm-requirements.txt
 
 demo: install
 	$(BIN)/aimesh ask "$(QUESTION)"
@@ -48,12 +50,12 @@ lint: $(VENV)/.installed-test
 test: lint
 	$(BIN)/python -m pytest
 
-# LiteLLM, compared with the provider chain in bench/provider_chain.py, pins an older openai
-# SDK than langchain-openai needs: it lives in a virtual environment of its own.
+# LiteLLM, compared with the provider chain in bench/provider_chain.py, lives in a virtual
+# environment of its own (locked in bench/litellm-requirements.txt), so its pins never move ours.
 LITELLM := bench/.venv-litellm
 $(LITELLM)/.installed: bench/litellm-requirements.txt
 	$(PYTHON) -m venv $(LITELLM)
-	$(LITELLM)/bin/pip install --quiet -r bench/litellm-requirements.txt
+	$(LITELLM)/bin/pip install --quiet --require-hashes -r bench/litellm-requirements.txt
 	touch $@
 
 # bench/api_service.py drives its load with wrk (Debian package).
