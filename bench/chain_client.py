@@ -19,9 +19,9 @@ from loopback import MESSAGES, client_args, raw_ms, timed
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from aimesh.billing.ledger import Ledger, RunContext
 from aimesh.config import Settings
 from aimesh.llm.chain import ATTEMPT_EVENT, ProviderChain
-from aimesh.llm.ledger import Ledger, RunContext
 from aimesh.store.database import Database
 from aimesh.store.tables import LedgerEntry
 

@@ -20,7 +20,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from aimesh.llm.budget_amounts import LIMIT_PATTERN, MAX_LIMIT_USD, parse_limit
+from aimesh.billing.amounts import LIMIT_PATTERN, MAX_LIMIT_USD, parse_limit
 from aimesh.llm.selection import ModelSelection
 from aimesh.memory.items import MemoryType
 from aimesh.store.keys import TENANT_PATTERN, Role, Scope

@@ -547,7 +547,7 @@ def _check_size(messages: list[BaseMessage], tools: list[Any] | None, limit: int
     The bound: UTF-8 bytes of the messages (content, tool calls) and tool schemas, plus 8
     per message; byte-level BPE tokenizers (GPT, Claude, Gemini, Qwen) never make more
     tokens than bytes, and chat formats add a few per message. Budgets reserve a run's
-    worst case with this cap (:mod:`aimesh.llm.run_bound`), so it must hold.
+    worst case with this cap (:mod:`aimesh.billing.run_bound`), so it must hold.
 
     Raises:
         InvalidInputError: The prompt may be longer than ``limit`` tokens.

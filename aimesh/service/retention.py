@@ -109,7 +109,7 @@ async def sweeping(services: Services) -> AsyncIterator[None]:
     """Run :func:`sweep` every ``retention_sweep_s`` seconds while the block runs.
 
     Each round then releases the budget reservations of runs that died
-    (:meth:`aimesh.llm.budgets.Budgets.release_expired`).
+    (:meth:`aimesh.billing.budgets.Budgets.release_expired`).
     """
 
     async def loop() -> None:

@@ -21,13 +21,13 @@ from redis.asyncio import Redis
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from aimesh.billing.budgets import Admission, Budgets, Spender
+from aimesh.billing.ledger import Ledger, ModelHistory, Period, RunContext, model_history
 from aimesh.context import Context
 from aimesh.errors import AimeshError, BudgetExceededError, NoProviderError
 from aimesh.graphs.events import Event, EventRecorder
 from aimesh.graphs.run import AskResult, ask
-from aimesh.llm.budgets import Admission, Budgets, Spender
 from aimesh.llm.catalog import ModelInfo
-from aimesh.llm.ledger import Ledger, ModelHistory, Period, RunContext, model_history
 from aimesh.llm.route import use_route
 from aimesh.llm.selection import ModelSelection, choose_route
 from aimesh.memory.items import Scope

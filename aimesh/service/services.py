@@ -14,12 +14,12 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.graph.state import CompiledStateGraph
 from redis.asyncio import Redis
 
-from aimesh.agents.specialist import Specialist
+from aimesh.agents.specialist import MAX_MODEL_CALLS, Specialist
+from aimesh.billing.budgets import Budgets
+from aimesh.billing.ledger import Ledger
 from aimesh.config import Settings
 from aimesh.graphs.coordinator import build_coordinator
-from aimesh.llm.budgets import Budgets
 from aimesh.llm.catalog import model_links
-from aimesh.llm.ledger import Ledger
 from aimesh.memory.redis_store import RedisMemory
 from aimesh.memory.semantic import SemanticMemory, open_chroma
 from aimesh.memory.shared import SharedMemory
@@ -140,7 +140,7 @@ async def open_services(
             ml=ml,
             audit=audit,
             ledger=ledger,
-            budgets=Budgets(db.engine, settings, links),
+            budgets=Budgets(db.engine, settings, links, calls_per_delegation=MAX_MODEL_CALLS),
             memory=memory,
             links=links,
             workers=settings.task_workers,

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from aimesh.api.deps import Reader, ServicesDep, SessionDep
 from aimesh.api.schemas import DateTime
-from aimesh.llm import ledger
+from aimesh.billing import ledger
 from aimesh.llm.catalog import Capabilities, Prices
 
 router = APIRouter(prefix="/stats", tags=["stats"])

@@ -25,12 +25,12 @@ from aimesh.api.errors import BUDGET_EXCEEDED, NOT_FOUND
 from aimesh.api.routes.tasks import submit
 from aimesh.api.schemas import GenerateCreate, TaskCreate
 from aimesh.api.sse import event_message, stream, task_events
+from aimesh.billing.budgets import Admission, Billed, Budgets, Reservation, Spender, billed_usd
+from aimesh.billing.ledger import RunContext, parse_attempt
+from aimesh.billing.run_bound import RunBound
 from aimesh.errors import AimeshError
 from aimesh.graphs.events import Event, EventRecorder
-from aimesh.llm.budgets import Admission, Billed, Budgets, Reservation, Spender, billed_usd
-from aimesh.llm.ledger import RunContext, parse_attempt
 from aimesh.llm.route import use_route
-from aimesh.llm.run_bound import RunBound
 from aimesh.llm.selection import choose_route
 from aimesh.store.tables import Task
 

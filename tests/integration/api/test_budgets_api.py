@@ -25,11 +25,12 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import Field
 from sqlalchemy import select
 
+from aimesh.agents.specialist import MAX_MODEL_CALLS
+from aimesh.billing.amounts import to_nusd, to_usd
+from aimesh.billing.budgets import Spender
+from aimesh.billing.run_bound import RunBound, max_model_calls
 from aimesh.config import Settings
-from aimesh.llm.budget_amounts import to_nusd, to_usd
-from aimesh.llm.budgets import Spender
 from aimesh.llm.route import current_route
-from aimesh.llm.run_bound import RunBound, max_model_calls
 from aimesh.llm.selection import choose_route
 from aimesh.store.tables import BudgetHold, LedgerEntry, utcnow
 from tests.fakes import NO_TOOLS, StreamingScriptedChatModel, call, calls
@@ -462,7 +463,7 @@ async def test_a_run_can_make_exactly_the_model_calls_budgets_reserve_for(
         r = await client.post(f"/networks/{network['id']}/tasks", json={"task": "Who churns?"})
         task = await wait_done(client, r.json())
     assert task["status"] == "succeeded", task
-    assert len(model.seen) == max_model_calls(delegations) == 10
+    assert len(model.seen) == max_model_calls(delegations, MAX_MODEL_CALLS) == 10
 
 
 async def test_a_direct_generation_is_reserved_and_reconciled_like_a_run(

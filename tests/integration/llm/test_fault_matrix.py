@@ -27,10 +27,10 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 from sqlalchemy import select
 
+from aimesh.billing.ledger import Ledger, RunContext
 from aimesh.config import Settings
 from aimesh.errors import AllProvidersFailedError
 from aimesh.llm.chain import ATTEMPT_EVENT, FALLBACK_EVENT, ProviderChain
-from aimesh.llm.ledger import Ledger, RunContext
 from aimesh.store.database import Database
 from aimesh.store.tables import LedgerEntry
 from tests.wire.fake_providers import PARTIAL, FakeProviders, Fault, Reply

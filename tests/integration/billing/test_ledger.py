@@ -16,8 +16,7 @@ from langchain_core.tools import tool
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from aimesh.graphs.events import DELEGATE_KEY, MODEL_ATTEMPT, Event, EventRecorder
-from aimesh.llm.ledger import (
+from aimesh.billing.ledger import (
     Ledger,
     LedgerPayloadError,
     ModelHistory,
@@ -28,6 +27,7 @@ from aimesh.llm.ledger import (
     model_history,
     usage_per_model,
 )
+from aimesh.graphs.events import DELEGATE_KEY, MODEL_ATTEMPT, Event, EventRecorder
 from aimesh.store.database import Database
 from aimesh.store.tables import LedgerEntry
 from tests.fakes import ScriptedChatModel

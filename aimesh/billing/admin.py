@@ -9,8 +9,8 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aimesh.billing.amounts import check_limit, to_usd, window_start
 from aimesh.errors import InvalidInputError
-from aimesh.llm.budget_amounts import check_limit, to_usd, window_start
 from aimesh.store.tables import ApiKey, Budget, BudgetWindow, Network, utcnow
 
 Scope = Literal["tenant", "network", "key"]
