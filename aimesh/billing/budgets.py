@@ -44,6 +44,7 @@ from aimesh.billing.amounts import limit_nusd, to_nusd, to_usd, window_start
 from aimesh.billing.run_bound import RunBound
 from aimesh.config import Settings
 from aimesh.errors import BudgetExceededError, NoProviderError
+from aimesh.llm.attempt import ModelAttempt
 from aimesh.llm.catalog import ModelInfo
 from aimesh.llm.selection import ModelSelection, choose_route
 from aimesh.store.tables import (
@@ -79,6 +80,11 @@ class Billed(NamedTuple):
     input_tokens: int | None
     output_tokens: int | None
     cost_usd: Decimal | None
+
+    @classmethod
+    def of(cls, attempt: ModelAttempt) -> "Billed":
+        """The billed figures of an attempt the chain built."""
+        return cls(attempt.status, attempt.input_tokens, attempt.output_tokens, attempt.cost_usd)
 
 
 def billed_usd(attempts: Iterable[Billed]) -> Decimal | None:

@@ -118,7 +118,7 @@ async def sweeping(services: Services) -> AsyncIterator[None]:
             try:
                 reports = await sweep(services)
                 logger.info("retention sweep: %s", reports)
-                released = await services.runner.budgets.release_expired()
+                released = await services.budgets.release_expired()
                 logger.info("budget reservations of dead runs released: %d", released)
             except Exception:  # keep sweeping; the next round may succeed
                 logger.exception("retention sweep failed")

@@ -44,19 +44,17 @@ async def create_budget(
     """Set a USD limit per UTC day or month on the tenant, one of its networks or keys.
 
     Raises:
-        HTTPException: 404 when ``scope_id`` is not the tenant, one of its networks or
-            keys; 409 when the scope has a budget for that period already.
+        ScopeNotFoundError: ``scope_id`` is not the tenant, one of its networks or keys
+            (answered 404).
+        HTTPException: 409 when the scope has a budget for that period already.
     """
-    try:
-        budget = await admin.create_budget(
-            session,
-            caller.tenant,
-            **body.model_dump(exclude={"limit_usd"}),
-            limit_usd=body.limit_usd,
-            created_by=caller.key_id,
-        )
-    except admin.ScopeNotFoundError as error:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+    budget = await admin.create_budget(
+        session,
+        caller.tenant,
+        **body.model_dump(exclude={"limit_usd"}),
+        limit_usd=body.limit_usd,
+        created_by=caller.key_id,
+    )
     try:
         await session.commit()
     except IntegrityError:

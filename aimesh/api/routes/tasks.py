@@ -50,7 +50,7 @@ async def submit(
             run (HTTP 402).
     """
     spender = Spender(caller.tenant, network_id, caller.key_id)
-    await services.runner.budgets.check(spender, body.model_selection)
+    await services.budgets.check(spender, body.model_selection)
     task_id = new_id()
     task = await services.runner.submit(
         {
