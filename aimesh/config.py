@@ -4,16 +4,27 @@ Every tunable lives here; modules receive a :class:`Settings` instance instead o
 reading the environment themselves.
 """
 
+import os
+import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ProviderName = Literal["anthropic", "openai", "google", "local"]
 
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+RENAMED = {
+    "AIMESH_CONNECT_TIMEOUT": "connect_timeout_s",
+    "AIMESH_FIRST_BYTE_TIMEOUT": "first_byte_timeout_s",
+    "AIMESH_REQUEST_TIMEOUT": "request_timeout_s",
+    "AIMESH_RETRY_WAIT_BUDGET": "retry_wait_budget_s",
+    "AIMESH_BREAKER_COOLDOWN": "breaker_cooldown_s",
+}
+"""Environment variables renamed (durations end in ``_s``), still read until the next
+release: old name -> the setting it sets."""
 
 
 class Settings(BaseSettings):
@@ -21,10 +32,30 @@ class Settings(BaseSettings):
 
     Environment variables use the ``AIMESH_`` prefix (``AIMESH_HOME``, ``AIMESH_GGUF_PATH``...).
     Provider keys also accept the providers' own variable names (``ANTHROPIC_API_KEY``,
-    ``OPENAI_API_KEY``, ``GOOGLE_API_KEY``/``GEMINI_API_KEY``).
+    ``OPENAI_API_KEY``, ``GOOGLE_API_KEY``/``GEMINI_API_KEY``). Durations are in seconds and
+    end in ``_s``; the old names of :data:`RENAMED` still work, with a ``DeprecationWarning``.
     """
 
     model_config = SettingsConfigDict(env_prefix="AIMESH_", extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_variables(cls, data: Any) -> Any:
+        """Read the old names of renamed variables (the new name wins), with a warning."""
+        if not isinstance(data, dict):
+            return data
+        environ = {name.upper(): value for name, value in os.environ.items()}
+        for old, field in RENAMED.items():
+            if old not in environ:
+                continue
+            new = f"AIMESH_{field.upper()}"
+            warnings.warn(
+                f"{old} is deprecated and goes in the next release: set {new} instead",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            data.setdefault(field, environ[old])
+        return data
 
     # --- storage -----------------------------------------------------------------
     home: Path = Field(
@@ -84,19 +115,19 @@ class Settings(BaseSettings):
     google_base_url: str | None = Field(
         default=None, description="Gemini API endpoint (a proxy or a test server)."
     )
-    request_timeout: float = Field(
+    request_timeout_s: float = Field(
         default=120.0, gt=0, description="Seconds one attempt may take in all (remote models)."
     )
-    connect_timeout: float = Field(
+    connect_timeout_s: float = Field(
         default=5.0, gt=0, description="Seconds to connect to a remote provider, per attempt."
     )
-    first_byte_timeout: float = Field(
+    first_byte_timeout_s: float = Field(
         default=30.0,
         gt=0,
         description="Seconds to wait for a provider's first byte, and for each next chunk of "
         "a stream, per attempt.",
     )
-    retry_wait_budget: float = Field(
+    retry_wait_budget_s: float = Field(
         default=10.0,
         ge=0,
         description="Seconds one chain call may spend waiting on Retry-After before retrying "
@@ -105,7 +136,7 @@ class Settings(BaseSettings):
     breaker_failures: int = Field(
         default=3, ge=1, description="Consecutive failures that open a model's circuit breaker."
     )
-    breaker_cooldown: float = Field(
+    breaker_cooldown_s: float = Field(
         default=30.0, gt=0, description="Seconds an open breaker skips its model (then half-open)."
     )
     budget_hold_grace_s: float = Field(

@@ -10,6 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from aimesh.events import EventName
 from aimesh.graphs.events import Event
 from aimesh.graphs.run import AskResult
 
@@ -49,29 +50,29 @@ class RunProgress:
     def on_event(self, event: Event) -> None:
         """Record one event and refresh the view."""
         status = event.data.get("status")
-        if event.event == "agent" and status == "started":
+        if event.event == EventName.AGENT and status == "started":
             self.steps.append(
                 f"{self._stamp()} [bold]{event.agent}[/bold] <- {event.data['request']}"
             )
             self.draft = ""
-        elif event.event == "agent" and status in ("finished", "error"):
+        elif event.event == EventName.AGENT and status in ("finished", "error"):
             self.steps.append(
                 f"{self._stamp()} [bold]{event.agent}[/bold] {status} ({event.data['elapsed_s']}s)"
             )
-        elif event.event == "tool" and status == "started":
+        elif event.event == EventName.TOOL and status == "started":
             args = ", ".join(f"{k}={v}" for k, v in event.data["args"].items())
             self.steps.append(
                 f"{self._stamp()}   {event.agent}: [green]{event.tool}[/green]({args})"
             )
-        elif event.event == "tool" and status == "error":
+        elif event.event == EventName.TOOL and status == "error":
             self.steps.append(
                 f"{self._stamp()}   [red]{event.tool} error[/red]: {event.data['result']}"
             )
-        elif event.event == "model_fallback":
+        elif event.event == EventName.MODEL_FALLBACK:
             self.steps.append(f"{self._stamp()} [yellow]model fallback[/yellow]: {event.data}")
             if event.data.get("discard_partial"):  # the next model restarts the answer
                 self.draft = ""
-        elif event.event == "token" and event.agent == "coordinator":
+        elif event.event == EventName.TOKEN and event.agent == "coordinator":
             self.draft += event.data["text"]
         self.live.update(self._view())
 

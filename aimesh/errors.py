@@ -3,8 +3,13 @@
 Every error names the bad value and the fix; ``exit_code`` is what the CLI exits with.
 """
 
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aimesh.llm.attempt import ModelAttempt
 
 
 class AimeshError(Exception):
@@ -71,19 +76,48 @@ class AllProvidersFailedError(AimeshError):
     """Every provider of the chain failed.
 
     Args:
-        attempts: The ledger row of each attempt (see ``aimesh.llm.chain``): at least
-            ``provider``, ``model_requested``, ``error`` and ``latency_s`` (seconds).
+        attempts: Every attempt of the call, in order (built by ``aimesh.llm.chain``); the
+            message lists each one's link, error and seconds.
     """
 
     exit_code = 4
 
-    def __init__(self, attempts: list[dict[str, Any]]) -> None:
-        self.attempts = attempts
+    def __init__(self, attempts: Sequence["ModelAttempt"]) -> None:
+        self.attempts = list(attempts)
         lines = "; ".join(
-            f"{a['provider']}/{a['model_requested']}: {a['error']} after {a['latency_s']:.2f}s"
+            f"{a.provider}/{a.model_requested}: {a.error} after {a.latency_s:.2f}s"
             for a in attempts
         )
         super().__init__(f"all {len(attempts)} provider attempts failed: {lines}")
+
+
+class ModelNotFoundError(AimeshError):
+    """The ML model registry holds no model under this name (train it first)."""
+
+
+class ModelUnreadableError(AimeshError):
+    """A saved ML model or card exists but cannot be read.
+
+    Args:
+        path: The file that failed.
+        reason: Why it failed.
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"model file {path} is unreadable ({reason})")
+
+
+class ScopeNotFoundError(InvalidInputError):
+    """A budget's ``scope_id`` is not the tenant, nor a network or API key of it."""
+
+
+class LedgerPayloadError(AimeshError):
+    """A model call attempt cannot be a ledger row (a value longer than its column).
+
+    A fault of the server, not of the client: the message names each bad field.
+    """
 
 
 class StorageError(AimeshError):

@@ -19,9 +19,10 @@ from loopback import MESSAGES, client_args, raw_ms, timed
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from aimesh.billing.ledger import Ledger, RunContext
 from aimesh.config import Settings
-from aimesh.llm.chain import ATTEMPT_EVENT, ProviderChain
-from aimesh.llm.ledger import Ledger, RunContext
+from aimesh.events import MODEL_ATTEMPT
+from aimesh.llm.chain import ProviderChain
 from aimesh.store.database import Database
 from aimesh.store.tables import LedgerEntry
 
@@ -36,7 +37,7 @@ class ToLedger(AsyncCallbackHandler):
 
     async def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Record an attempt."""
-        if name == ATTEMPT_EVENT:
+        if name == MODEL_ATTEMPT:
             row = self.ledger.record(data, RunContext(tenant="bench"), agent="bench")
             self.writes.append(asyncio.create_task(row))
 
@@ -58,7 +59,7 @@ def settings(home: Path, args: argparse.Namespace) -> Settings:
         openai_base_url=args.openai_url,
         anthropic_models=["claude-sonnet-4-5"],
         openai_models=["gpt-4.1-mini"],
-        first_byte_timeout=args.timeout,
+        first_byte_timeout_s=args.timeout,
         max_output_tokens=50,
         breaker_failures=1_000_000,
     )

@@ -51,7 +51,7 @@ from timing import percentiles  # bench/timing.py
 
 from aimesh.errors import StorageError
 from aimesh.memory.embeddings import DIMENSIONS, embedding_function
-from aimesh.memory.items import MemoryItem, Scope, Source
+from aimesh.memory.items import MemoryItem, MemoryScope, Source
 from aimesh.memory.redis_store import RedisMemory
 from aimesh.memory.semantic import SemanticMemory, collection_name, open_chroma
 from aimesh.store.redis import open_redis
@@ -256,7 +256,7 @@ def progress(message: str) -> None:
 async def redis_ops(url: str | None, ops: int, texts: list[tuple[str, str]]) -> dict[str, Any]:
     """put, get and newest(20) latencies on the embedded server (``url`` None) or ``url``."""
     rng = random.Random(1)
-    scope = Scope(TENANT, "net-0")
+    scope = MemoryScope(TENANT, "net-0")
     now = time.time()
     warmup = 20
     items = [
@@ -363,7 +363,7 @@ def measure_chroma(
     rng, nprng = random.Random(size), np.random.default_rng(size)
     vectors, base = derive(pool_vectors, size, nprng)
     now = time.time()
-    scope = Scope(TENANT, NETWORK)
+    scope = MemoryScope(TENANT, NETWORK)
     items = [make_item(*pool[b], NETWORK, rng, now) for b in base.tolist()]
     with tempfile.TemporaryDirectory() as path:
         client = open_chroma(None, path)
@@ -543,7 +543,7 @@ def main() -> None:
             "verdicts": verdicts(results),
             "targets": TARGETS,
             "method": {
-                "chroma_collection": collection_name(Scope(TENANT, NETWORK))
+                "chroma_collection": collection_name(MemoryScope(TENANT, NETWORK))
                 + " (SemanticMemory.collection)",
                 "vectors": f"{args.pool} generated sentences embedded with all-MiniLM-L6-v2; "
                 f"items beyond them reuse a random one's text and vector + gaussian noise "

@@ -11,7 +11,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.routing import Match, Route
 
-from aimesh.errors import AimeshError, BudgetExceededError, InvalidInputError, StorageError
+from aimesh.errors import (
+    AimeshError,
+    BudgetExceededError,
+    InvalidInputError,
+    LedgerPayloadError,
+    ModelNotFoundError,
+    ModelUnreadableError,
+    ScopeNotFoundError,
+    StorageError,
+)
 
 logger = logging.getLogger(__name__)
 Responses = dict[int | str, dict[str, Any]]
@@ -103,8 +112,19 @@ async def budget_exceeded(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc), **exc.detail()}, status.HTTP_402_PAYMENT_REQUIRED)
 
 
+async def not_found(request: Request, exc: Exception) -> JSONResponse:
+    """404 for an id the caller's tenant does not hold (a budget's ``scope_id``)."""
+    return JSONResponse({"detail": str(exc)}, status.HTTP_404_NOT_FOUND)
+
+
+async def server_fault(request: Request, exc: Exception) -> JSONResponse:
+    """500 naming what failed on the server (a ledger row, an ML model file), for its admin."""
+    logger.error("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
+    return JSONResponse({"detail": str(exc)}, status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
 async def unavailable(request: Request, exc: Exception) -> JSONResponse:
-    """503 when a store is down: the message says which and how to fix it."""
+    """503 when a store is down or an ML model is not trained: the message says which."""
     return JSONResponse({"detail": str(exc)}, status.HTTP_503_SERVICE_UNAVAILABLE)
 
 
@@ -140,8 +160,12 @@ async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
     app.add_exception_handler(status.HTTP_405_METHOD_NOT_ALLOWED, method_not_allowed)
+    app.add_exception_handler(ScopeNotFoundError, not_found)
     app.add_exception_handler(InvalidInputError, invalid_input)
     app.add_exception_handler(BudgetExceededError, budget_exceeded)
     app.add_exception_handler(StorageError, unavailable)
+    app.add_exception_handler(ModelNotFoundError, unavailable)
+    app.add_exception_handler(LedgerPayloadError, server_fault)
+    app.add_exception_handler(ModelUnreadableError, server_fault)
     app.add_exception_handler(AimeshError, failed)
     app.add_exception_handler(Exception, internal)

@@ -20,10 +20,11 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from aimesh.llm.budget_amounts import LIMIT_PATTERN, MAX_LIMIT_USD, parse_limit
+from aimesh.billing.admin import BudgetPeriod, BudgetScope, OnLimit
+from aimesh.billing.amounts import LIMIT_PATTERN, MAX_LIMIT_USD, parse_limit
 from aimesh.llm.selection import ModelSelection
 from aimesh.memory.items import MemoryType
-from aimesh.store.keys import TENANT_PATTERN, Role, Scope
+from aimesh.store.keys import TENANT_PATTERN, KeyScope, Role
 from aimesh.tools.registry import TOOLS
 
 T = TypeVar("T")
@@ -261,7 +262,7 @@ class ApiKeyCreate(Strict):
 
     user_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
     role: Role = "user"
-    scopes: list[Scope] | None = Field(default=None, description="Default: all of the role's.")
+    scopes: list[KeyScope] | None = Field(default=None, description="Default: all of the role's.")
     name: Annotated[str, StringConstraints(max_length=100)] | None = None
     expires_at: DateTime | None = Field(default=None, description="Optional expiry (UTC).")
 
@@ -379,9 +380,6 @@ class MemoryList(BaseModel):
 
 # --- budgets ---------------------------------------------------------------------------
 
-BudgetScope = Literal["tenant", "network", "key"]
-BudgetPeriod = Literal["day", "month"]
-OnLimit = Literal["downgrade", "refuse"]
 LimitUsd = Annotated[
     Decimal,
     PlainValidator(parse_limit),

@@ -1,15 +1,15 @@
 """The ordered event log of one run, built from LangChain callbacks.
 
-Event names follow DESIGN.md: ``started``, ``agent``, ``tool``, ``token``,
-``model_fallback``, ``memory``, ``result``, ``complete``, ``error``, and ``budget`` (a run
-downgraded or refused at a budget's limit). Every event has a monotonically
-increasing ``id`` and the task id; the agent, tool, model, tokens and cost where they apply.
+Event names are :class:`aimesh.events.EventName`'s (``budget``: a run downgraded or refused
+at a budget's limit). Every event has a monotonically increasing ``id`` and the task id;
+the agent, tool, model, tokens and cost where they apply.
 """
 
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -17,23 +17,12 @@ from langchain_core.messages import ToolMessage
 from langchain_core.outputs import LLMResult
 from pydantic import BaseModel, Field
 
-EventName = Literal[
-    "started",
-    "agent",
-    "tool",
-    "token",
-    "model_fallback",
-    "memory",
-    "result",
-    "complete",
-    "error",
-    "budget",
-]
+from aimesh.events import MODEL_ATTEMPT, EventName
+from aimesh.llm.attempt import ModelAttempt
+
 COORDINATOR = "coordinator"
-MODEL_ATTEMPT = "model_attempt"
-"""Custom event of the provider chain: one model call attempt ended (a ledger row's payload)."""
-AttemptSink = Callable[[dict[str, Any], str], None]
-"""Receives a ``model_attempt`` payload and the agent whose model call it was."""
+AttemptSink = Callable[[ModelAttempt, str], None]
+"""Receives a model call attempt and the agent whose model call it was."""
 DELEGATE_KEY = "aimesh_delegate_to"
 """Tool metadata key naming the specialist a coordinator tool delegates to."""
 
@@ -50,7 +39,7 @@ class Event(BaseModel):
         tool: Tool name for ``tool`` events.
         model: Model that served a call, when one did.
         tokens: ``{"input": n, "output": n}`` for model calls and totals.
-        cost_usd: Cost in USD as a decimal string; None when unknown.
+        cost_usd: Cost in USD (a decimal string in JSON); None when unknown.
         data: Event-specific payload.
     """
 
@@ -62,7 +51,7 @@ class Event(BaseModel):
     tool: str | None = None
     model: str | None = None
     tokens: dict[str, int] | None = None
-    cost_usd: str | None = None
+    cost_usd: Decimal | None = None
     data: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -72,7 +61,7 @@ class EventRecorder(BaseCallbackHandler):
     Args:
         task_id: Id of the run.
         sink: Receives every event as it happens.
-        on_attempt: Receives each provider attempt (the chain's ``model_attempt`` payload)
+        on_attempt: Receives each provider attempt (the chain's ``model_attempt`` event)
             with its agent, for the ledger; no event is emitted for it (clients see the
             ``agent`` model call and ``model_fallback`` events). None: attempts are ignored.
     """
@@ -153,11 +142,16 @@ class EventRecorder(BaseCallbackHandler):
             self._delegations.add(run_id)
             request = (inputs or {}).get("request", input_str)
             self.emit(
-                "agent", agent=self._agent[run_id], data={"status": "started", "request": request}
+                EventName.AGENT,
+                agent=self._agent[run_id],
+                data={"status": "started", "request": request},
             )
         else:
             self.emit(
-                "tool", agent=agent, tool=name, data={"status": "started", "args": inputs or {}}
+                EventName.TOOL,
+                agent=agent,
+                tool=name,
+                data={"status": "started", "args": inputs or {}},
             )
 
     def _tool_done(self, run_id: UUID, status: str, detail: str) -> None:
@@ -165,10 +159,13 @@ class EventRecorder(BaseCallbackHandler):
         data = {"status": status, "elapsed_s": round(time.perf_counter() - t0, 3)}
         if run_id in self._delegations:
             self._delegations.discard(run_id)
-            self.emit("agent", agent=self._agent.get(run_id), data=data)
+            self.emit(EventName.AGENT, agent=self._agent.get(run_id), data=data)
         else:
             self.emit(
-                "tool", agent=self._agent.get(run_id), tool=name, data={**data, "result": detail}
+                EventName.TOOL,
+                agent=self._agent.get(run_id),
+                tool=name,
+                data={**data, "result": detail},
             )
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -184,7 +181,9 @@ class EventRecorder(BaseCallbackHandler):
     def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:  # type: ignore[override]
         """Emit each streamed token with the agent it belongs to."""
         if token:
-            self.emit("token", agent=self._agent.get(run_id, COORDINATOR), data={"text": token})
+            self.emit(
+                EventName.TOKEN, agent=self._agent.get(run_id, COORDINATOR), data={"text": token}
+            )
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         """Emit a model call's model, tokens and cost as an ``agent`` event."""
@@ -194,15 +193,16 @@ class EventRecorder(BaseCallbackHandler):
                 continue
             usage = getattr(message, "usage_metadata", None) or {}
             meta = message.response_metadata
+            cost = meta.get("cost_usd")  # the chain's decimal string
             self.emit(
-                "agent",
+                EventName.AGENT,
                 agent=self._agent.get(run_id, COORDINATOR),
                 model=meta.get("model_name"),
                 tokens={
                     "input": usage.get("input_tokens", 0),
                     "output": usage.get("output_tokens", 0),
                 },
-                cost_usd=meta.get("cost_usd"),
+                cost_usd=None if cost is None else Decimal(cost),
                 data={
                     "status": "model_call",
                     "provider": meta.get("provider"),
@@ -223,7 +223,7 @@ class EventRecorder(BaseCallbackHandler):
         if name == MODEL_ATTEMPT:
             if self.on_attempt is not None:
                 self.on_attempt(data, agent)
-        elif name == "model_fallback":
-            self.emit("model_fallback", agent=agent, data=data)
-        elif name == "memory":
-            self.emit("memory", agent=data.get("agent") or agent, data=data)
+        elif name == EventName.MODEL_FALLBACK:
+            self.emit(EventName.MODEL_FALLBACK, agent=agent, data=data)
+        elif name == EventName.MEMORY:
+            self.emit(EventName.MEMORY, agent=data.get("agent") or agent, data=data)

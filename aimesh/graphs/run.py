@@ -3,6 +3,7 @@
 import re
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
@@ -12,6 +13,7 @@ from pydantic import BaseModel
 
 from aimesh.context import Context
 from aimesh.errors import AimeshError, InvalidInputError
+from aimesh.events import EventName
 from aimesh.graphs.events import Event, EventRecorder
 from aimesh.graphs.state import current_turn
 from aimesh.llm.usage import UsageCallback
@@ -27,8 +29,8 @@ class ToolCallSummary(BaseModel):
     result: dict[str, Any] | str | None
 
 
-class TokenCount(BaseModel):
-    """Tokens of every model call of the run, as the providers reported them."""
+class RunTokens(BaseModel):
+    """Input and output tokens of every model call of one run, as the providers reported them."""
 
     input: int
     output: int
@@ -44,7 +46,8 @@ class AskResult(BaseModel):
         tool_calls: Every ML tool call of those specialists with its structured result.
         model: Model that wrote the final answer.
         tokens: Input and output tokens of all model calls of the run.
-        cost_usd: Total cost in USD; None when a provider's price is unknown.
+        cost_usd: Total cost in USD (genai-prices, summed exactly); None when a provider's
+            price is unknown.
     """
 
     answer: str
@@ -52,8 +55,8 @@ class AskResult(BaseModel):
     agents: list[str]
     tool_calls: list[ToolCallSummary]
     model: str | None
-    tokens: TokenCount
-    cost_usd: float | None
+    tokens: RunTokens
+    cost_usd: Decimal | None
 
 
 CLIENT_ID = re.compile(r"\bC\d{5}\b", re.IGNORECASE)
@@ -107,8 +110,8 @@ def _result(messages: list[AnyMessage], thread_id: str, usage: UsageCallback) ->
             for c in r["tool_calls"]
         ],
         model=answer.response_metadata.get("model_name") if isinstance(answer, AIMessage) else None,
-        tokens=TokenCount(input=totals.input_tokens, output=totals.output_tokens),
-        cost_usd=None if totals.cost_usd is None else float(totals.cost_usd),
+        tokens=RunTokens(input=totals.input_tokens, output=totals.output_tokens),
+        cost_usd=totals.cost_usd,
     )
 
 
@@ -145,7 +148,7 @@ async def ask(
     run_id = uuid.uuid4()
     if recorder is None:
         recorder = EventRecorder(str(run_id), on_event)
-        recorder.emit("started", data={"question": text, "thread_id": thread_id})
+        recorder.emit(EventName.STARTED, data={"question": text, "thread_id": thread_id})
     usage = UsageCallback()
     config: RunnableConfig = {
         "configurable": {"thread_id": thread_id},
@@ -156,13 +159,9 @@ async def ask(
     try:
         state = await graph.ainvoke({"messages": [HumanMessage(text)]}, config, context=context)
     except AimeshError as error:
-        recorder.emit("error", data={"type": type(error).__name__, "message": str(error)})
+        recorder.emit(EventName.ERROR, data={"type": type(error).__name__, "message": str(error)})
         raise
     result = _result(state["messages"], thread_id, usage)
-    recorder.emit("result", model=result.model, data=result.model_dump(mode="json"))
-    recorder.emit(
-        "complete",
-        tokens=result.tokens.model_dump(),
-        cost_usd=None if usage.totals.cost_usd is None else str(usage.totals.cost_usd),
-    )
+    recorder.emit(EventName.RESULT, model=result.model, data=result.model_dump(mode="json"))
+    recorder.emit(EventName.COMPLETE, tokens=result.tokens.model_dump(), cost_usd=result.cost_usd)
     return result

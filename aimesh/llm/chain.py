@@ -5,10 +5,11 @@ error propagates. A link is retried only when the provider sent ``Retry-After`` 
 wait fits what is left of the call's wait budget (tenacity); a link whose circuit breaker
 is open is skipped (never the last one). Remote calls are timed out per attempt: the first
 byte (for a non-streamed call: the whole answer) and every next chunk within
-``first_byte_timeout``, the whole attempt within ``request_timeout``.
+``first_byte_timeout_s``, the whole attempt within ``request_timeout_s``.
 
-Every attempt dispatches a ``model_attempt`` custom event (the ledger row, see
-:func:`_Call.record`); moving on dispatches ``model_fallback``. A stream that fails after
+Every attempt dispatches a ``model_attempt`` custom event carrying its
+:class:`~aimesh.llm.attempt.ModelAttempt` (see :func:`_Call.record`); moving on dispatches
+``model_fallback``. A stream that fails after
 tokens were sent restarts the turn on the next link, its event carrying
 ``discard_partial: true``; ``ainvoke`` then returns only the new link's answer. A stream
 that stalls, breaks or ends without a finish reason is a failure, never a clean answer.
@@ -55,6 +56,8 @@ from aimesh.errors import (
     NoProviderError,
     ProviderError,
 )
+from aimesh.events import MODEL_ATTEMPT, EventName
+from aimesh.llm.attempt import ModelAttempt
 from aimesh.llm.breaker import Breaker, LocalBreaker
 from aimesh.llm.classify import is_provider_error, retry_after
 from aimesh.llm.cost import price_source, price_usd
@@ -63,8 +66,6 @@ from aimesh.llm.route import current_route
 
 logger = logging.getLogger(__name__)
 
-FALLBACK_EVENT = "model_fallback"
-ATTEMPT_EVENT = "model_attempt"
 TRIES_PER_LINK = 3  # the first try and at most two Retry-After retries
 _CHAIN_KEYS = frozenset({"provider", "model_name", "cost_usd", "price_source", "attempts"})
 _FINISH_KEYS = ("finish_reason", "stop_reason")
@@ -145,7 +146,9 @@ class ProviderChain(BaseChatModel):
             return self.breaker
         if self._local_breaker is None:
             settings = self._settings
-            self._local_breaker = LocalBreaker(settings.breaker_failures, settings.breaker_cooldown)
+            self._local_breaker = LocalBreaker(
+                settings.breaker_failures, settings.breaker_cooldown_s
+            )
         return self._local_breaker
 
     async def _call(
@@ -274,9 +277,9 @@ class _Call:
         run_manager: AsyncCallbackManagerForLLMRun | None,
     ) -> None:
         self.settings, self.breaker, self.run_manager = settings, breaker, run_manager
-        self.records: list[dict[str, Any]] = []
+        self.records: list[ModelAttempt] = []
         self._links = links
-        self._wait_left = settings.retry_wait_budget
+        self._wait_left = settings.retry_wait_budget_s
         self._fallback: dict[str, Any] | None = None
         self._started = 0.0
         self._at = datetime.now(UTC)
@@ -290,7 +293,7 @@ class _Call:
             if self._fallback is not None:
                 event = {**self._fallback, "to_provider": link.name, "to_model": link.model}
                 logger.warning("falling back to %s: %s", link.key, event["error"])
-                await self._dispatch(FALLBACK_EVENT, event)
+                await self._dispatch(EventName.MODEL_FALLBACK, event)
                 self._fallback = None
             yield link
 
@@ -323,20 +326,22 @@ class _Call:
     def timed(self, link: Provider, answer: Awaitable[BaseMessage]) -> Awaitable[BaseMessage]:
         """A remote link's non-streamed ``answer`` within its first-byte timeout.
 
-        The whole answer is its first byte; capped by ``request_timeout``. The local model's
+        The whole answer is its first byte; capped by ``request_timeout_s``. The local model's
         answer is left as is.
         """
         if not link.remote:
             return answer
         settings = self.settings
-        return asyncio.wait_for(answer, min(settings.first_byte_timeout, settings.request_timeout))
+        return asyncio.wait_for(
+            answer, min(settings.first_byte_timeout_s, settings.request_timeout_s)
+        )
 
     def chunk_timeout(self, link: Provider) -> float | None:
         """Seconds to wait for the next chunk of ``link``'s stream (None: the local model)."""
         if not link.remote:
             return None
-        left = self.settings.request_timeout - (time.monotonic() - self._started)
-        return max(0.0, min(self.settings.first_byte_timeout, left))
+        left = self.settings.request_timeout_s - (time.monotonic() - self._started)
+        return max(0.0, min(self.settings.first_byte_timeout_s, left))
 
     async def failed(
         self,
@@ -364,51 +369,49 @@ class _Call:
         """Record the answering attempt; return the chain's ``response_metadata`` entries.
 
         Returns:
-            ``provider``, ``model_name`` (as reported: dated variant), ``cost_usd`` (``str``
-            of a Decimal, or None), ``price_source`` and ``attempts`` (the ledger rows).
+            ``provider``, ``model_name`` (as reported: dated variant), ``cost_usd`` (USD as
+            a decimal string, or None: the metadata stays JSON-safe), ``price_source`` and
+            ``attempts`` (every attempt of the call, :meth:`ModelAttempt.wire` form).
         """
         record = await self.record(link, None, answer, streamed=streamed)
         await self.breaker.success(link.key)
         return {
             "provider": link.name,
-            "model_name": record["model_used"] or link.model,
-            "cost_usd": record["cost_usd"],
-            "price_source": record["price_source"],
-            "attempts": list(self.records),
+            "model_name": record.model_used or link.model,
+            "cost_usd": None if record.cost_usd is None else str(record.cost_usd),
+            "price_source": record.price_source,
+            "attempts": [attempt.wire() for attempt in self.records],
         }
 
     async def record(
         self, link: Provider, exc: BaseException | None, answer: AIMessage | None, *, streamed: bool
-    ) -> dict[str, Any]:
-        """Append the attempt's ledger row and dispatch it as a ``model_attempt`` event.
+    ) -> ModelAttempt:
+        """Build the attempt's record, keep it and dispatch it as a ``model_attempt`` event.
 
         Returns:
-            The row: ``id``, ``at`` (ISO UTC), ``provider``, ``model_requested``,
-            ``model_used``, ``status``, ``error``, ``streamed``, tokens (``input_tokens``,
-            ``output_tokens``, ``cached_tokens``, ``reasoning_tokens``; None = not reported),
-            ``cost_usd`` (USD string from genai-prices; None = unknown), ``price_source``,
-            ``latency_s``.
+            The attempt: tokens as reported (None = not reported), ``cost_usd`` from
+            genai-prices (None = unknown), ``latency_s`` in seconds.
         """
         usage = answer.usage_metadata if answer is not None else None
         model_used = _model_name(answer) if answer is not None else None
         cost = price_usd(link.name, model_used or link.model, usage)
-        row = {
-            "id": uuid.uuid4().hex,
-            "at": self._at.isoformat(),
-            "provider": link.name,
-            "model_requested": link.model,
-            "model_used": model_used or (link.model if exc is None else None),
-            "status": "error" if exc else "success",
-            "error": _describe(exc) if exc else None,
-            "streamed": streamed,
+        attempt = ModelAttempt(
+            id=uuid.uuid4().hex,
+            at=self._at,
+            provider=link.name,
+            model_requested=link.model,
+            model_used=model_used or (link.model if exc is None else None),
+            status="error" if exc else "success",
+            error=_describe(exc) if exc else None,
+            streamed=streamed,
             **_tokens(usage),
-            "cost_usd": None if cost is None else str(cost),
-            "price_source": price_source() if cost is not None else None,
-            "latency_s": round(time.monotonic() - self._started, 4),
-        }
-        self.records.append(row)
-        await self._dispatch(ATTEMPT_EVENT, row)
-        return row
+            cost_usd=cost,
+            price_source=price_source() if cost is not None else None,
+            latency_s=round(time.monotonic() - self._started, 4),
+        )
+        self.records.append(attempt)
+        await self._dispatch(MODEL_ATTEMPT, attempt)
+        return attempt
 
     def _worth_waiting(self, exc: BaseException) -> bool:
         wait = retry_after(exc) if is_provider_error(exc) else None
@@ -420,7 +423,7 @@ class _Call:
         self._wait_left -= wait
         return wait
 
-    async def _dispatch(self, name: str, payload: dict[str, Any]) -> None:
+    async def _dispatch(self, name: str, payload: ModelAttempt | dict[str, Any]) -> None:
         """Dispatch a custom event on the chain's run, else on the enclosing run."""
         if self.run_manager is None:
             with suppress(RuntimeError):  # raised when no run encloses the call: nobody listens
@@ -547,7 +550,7 @@ def _check_size(messages: list[BaseMessage], tools: list[Any] | None, limit: int
     The bound: UTF-8 bytes of the messages (content, tool calls) and tool schemas, plus 8
     per message; byte-level BPE tokenizers (GPT, Claude, Gemini, Qwen) never make more
     tokens than bytes, and chat formats add a few per message. Budgets reserve a run's
-    worst case with this cap (:mod:`aimesh.llm.run_bound`), so it must hold.
+    worst case with this cap (:mod:`aimesh.billing.run_bound`), so it must hold.
 
     Raises:
         InvalidInputError: The prompt may be longer than ``limit`` tokens.
@@ -602,7 +605,7 @@ def _checked(message: BaseMessage) -> AIMessage:
 
 
 def _tokens(usage: UsageMetadata | None) -> dict[str, int | None]:
-    """Ledger token columns from LangChain usage (None = the provider did not report it)."""
+    """The token fields of an attempt from LangChain usage (None = not reported)."""
     if usage is None:
         return dict.fromkeys(("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens"))
     inputs = usage.get("input_token_details") or {}

@@ -118,9 +118,9 @@ def _timeout(settings: Settings) -> "httpx.Timeout":
     import httpx
 
     return httpx.Timeout(
-        settings.request_timeout,
-        connect=settings.connect_timeout,
-        read=settings.first_byte_timeout,
+        settings.request_timeout_s,
+        connect=settings.connect_timeout_s,
+        read=settings.first_byte_timeout_s,
     )
 
 
@@ -132,7 +132,7 @@ def _anthropic(settings: Settings, model: str, default: bool) -> Provider:
         api_key=settings.anthropic_api_key,
         base_url=settings.anthropic_base_url,
         # One figure for connect and each read: ChatAnthropic takes no httpx.Timeout.
-        timeout=settings.first_byte_timeout,
+        timeout=settings.first_byte_timeout_s,
         max_retries=0,
         temperature=settings.temperature,
         max_tokens=settings.max_output_tokens,
@@ -166,7 +166,7 @@ def _google(settings: Settings, model: str, default: bool) -> Provider:
         api_key=settings.google_api_key,
         base_url=settings.google_base_url,
         # The whole request (google-genai has no other); the chain times first bytes.
-        timeout=settings.request_timeout,
+        timeout=settings.request_timeout_s,
         # google-genai counts attempts including the first one: 1 means no SDK retry
         # (0 would mean "SDK default", several retries).
         max_retries=1,

@@ -83,7 +83,7 @@ class ModelSelection(BaseModel):
 
 
 class History(Protocol):
-    """Measured calls of one link (as :class:`aimesh.llm.ledger.ModelHistory` has them)."""
+    """Measured calls of one link (as :class:`aimesh.billing.ledger.ModelHistory` has them)."""
 
     @property
     def calls(self) -> int:

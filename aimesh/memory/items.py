@@ -86,7 +86,7 @@ class MemoryItem(BaseModel):
 
 
 @dataclass(frozen=True)
-class Scope:
+class MemoryScope:
     """A tenant's network: every read and write of memory names one.
 
     Args:

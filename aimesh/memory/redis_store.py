@@ -1,6 +1,6 @@
 """Typed memory items in Redis: per tenant and network, listed by type and recency.
 
-Keys (``{t}`` tenant, ``{n}`` network; both checked by :class:`Scope`, so no ``:`` or
+Keys (``{t}`` tenant, ``{n}`` network; both checked by :class:`MemoryScope`, so no ``:`` or
 ``*`` can reach a key): ``aimesh:mem:{t}:{n}:item:{id}`` holds the item as JSON with a
 Redis TTL; ``aimesh:mem:{t}:{n}:idx:{type}`` and ``...:idx:all`` are sorted sets of ids by
 creation time. Writes and deletes are MULTI/EXEC transactions. An expired item vanishes
@@ -9,7 +9,7 @@ with its key; its index entries are dropped the next time a listing meets them.
 
 from redis.asyncio import Redis
 
-from aimesh.memory.items import MEMORY_TYPES, MemoryItem, Scope
+from aimesh.memory.items import MEMORY_TYPES, MemoryItem, MemoryScope
 
 PREFIX = "aimesh:mem:"
 
@@ -18,12 +18,12 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _base(scope: Scope) -> str:
+def _base(scope: MemoryScope) -> str:
     return f"{PREFIX}{scope.tenant}:{scope.network_id}:"
 
 
 class RedisMemory:
-    """The item store. Every method takes the tenant's network (:class:`Scope`).
+    """The item store. Every method takes the tenant's network (:class:`MemoryScope`).
 
     Args:
         redis: Client (server or embedded).
@@ -32,7 +32,7 @@ class RedisMemory:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
-    async def put(self, scope: Scope, item: MemoryItem) -> None:
+    async def put(self, scope: MemoryScope, item: MemoryItem) -> None:
         """Store ``item`` with its TTL (at least 1 ms) and index it, atomically.
 
         Raises:
@@ -49,12 +49,12 @@ class RedisMemory:
                 pipe.zadd(f"{base}idx:{index}", {item.id: item.created_at})
             await pipe.execute()
 
-    async def get(self, scope: Scope, item_id: str) -> MemoryItem | None:
+    async def get(self, scope: MemoryScope, item_id: str) -> MemoryItem | None:
         """The item, or None when it is missing, expired or not of ``scope``."""
         raw = await self.redis.get(f"{_base(scope)}item:{item_id}")
         return self._owned(scope, raw)
 
-    async def get_many(self, scope: Scope, ids: list[str]) -> list[MemoryItem | None]:
+    async def get_many(self, scope: MemoryScope, ids: list[str]) -> list[MemoryItem | None]:
         """Items by id, in order; None for each missing or expired one."""
         if not ids:
             return []
@@ -62,7 +62,7 @@ class RedisMemory:
         return [self._owned(scope, raw) for raw in raws]
 
     async def newest(
-        self, scope: Scope, kind: str | None = None, limit: int = 20
+        self, scope: MemoryScope, kind: str | None = None, limit: int = 20
     ) -> list[MemoryItem]:
         """Newest first, up to ``limit``; ``kind`` keeps one type. Drops expired index entries."""
         index = f"{_base(scope)}idx:{kind or 'all'}"
@@ -80,7 +80,7 @@ class RedisMemory:
             start += len(ids) - len(gone)
         return found[:limit]
 
-    async def delete(self, scope: Scope, item_id: str) -> bool:
+    async def delete(self, scope: MemoryScope, item_id: str) -> bool:
         """Delete one item and its index entries; False when there was no such item."""
         base = _base(scope)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -91,7 +91,7 @@ class RedisMemory:
         return bool(deleted)
 
     @staticmethod
-    def _owned(scope: Scope, raw: bytes | str | None) -> MemoryItem | None:
+    def _owned(scope: MemoryScope, raw: bytes | str | None) -> MemoryItem | None:
         if raw is None:
             return None
         item = MemoryItem.model_validate_json(raw)

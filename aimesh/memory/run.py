@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 from langchain_core.callbacks import adispatch_custom_event
 
-from aimesh.memory.items import MemoryItem, MemoryType, Scope, Source
+from aimesh.events import EventName
+from aimesh.memory.items import MemoryItem, MemoryScope, MemoryType, Source
 from aimesh.memory.shared import Recalled, SharedMemory
 
-MEMORY_EVENT = "memory"
 RECALL_LIMIT = 3
 RECALL_MAX_DISTANCE = 0.75
 """Cosine distance beyond which a recalled item is not passed on to the agents.
@@ -36,7 +36,7 @@ class RunMemory:
     """
 
     shared: SharedMemory
-    scope: Scope
+    scope: MemoryScope
     policy: dict[str, int] = field(default_factory=dict)
     task_id: str | None = None
 
@@ -45,7 +45,7 @@ class RunMemory:
         hits = await self.shared.recall(self.scope, query, limit=RECALL_LIMIT)
         kept = [hit for hit in hits if hit.distance <= RECALL_MAX_DISTANCE]
         await adispatch_custom_event(
-            MEMORY_EVENT,
+            EventName.MEMORY,
             {
                 "operation": "recall",
                 "agent": agent,
@@ -63,7 +63,7 @@ class RunMemory:
         source = Source(kind="agent", name=agent, task_id=self.task_id)
         item = await self.shared.add(self.scope, kind, content[:4000], source, policy=self.policy)
         await adispatch_custom_event(
-            MEMORY_EVENT,
+            EventName.MEMORY,
             {"operation": "write", "items": [{"id": item.id, "type": item.type}], "agent": agent},
         )
         return item

@@ -16,10 +16,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 from aimesh.memory.glossary import spelled_out
-from aimesh.memory.items import MemoryItem, Scope
+from aimesh.memory.items import MemoryItem, MemoryScope
 
 
-def collection_name(scope: Scope) -> str:
+def collection_name(scope: MemoryScope) -> str:
     """The network's collection: ``t_<24 hex>_n_<24 hex>`` (SHA-256s; Chroma's name rules)."""
     tenant = hashlib.sha256(scope.tenant.encode()).hexdigest()[:24]
     network = hashlib.sha256(scope.network_id.encode()).hexdigest()[:24]
@@ -64,7 +64,7 @@ class SemanticMemory:
         self.embed = embed
         self._collections: dict[str, Any] = {}
 
-    def collection(self, scope: Scope) -> Any:
+    def collection(self, scope: MemoryScope) -> Any:
         """The network's Chroma collection (created on first use; cosine HNSW)."""
         name = collection_name(scope)
         if name not in self._collections:
@@ -86,7 +86,7 @@ class SemanticMemory:
         """
         if not items:
             return
-        scope = Scope(items[0].tenant, items[0].network_id)
+        scope = MemoryScope(items[0].tenant, items[0].network_id)
         if not all(scope.owns(item) for item in items):
             raise ValueError("add() takes the items of one network at a time")
         await asyncio.to_thread(
@@ -99,7 +99,7 @@ class SemanticMemory:
         )
 
     async def query(
-        self, scope: Scope, text: str, kinds: Sequence[str] = (), limit: int = 5
+        self, scope: MemoryScope, text: str, kinds: Sequence[str] = (), limit: int = 5
     ) -> list[tuple[str, float]]:
         """Ids of the ``limit`` items nearest ``text`` in meaning, with cosine distances.
 
@@ -120,7 +120,7 @@ class SemanticMemory:
         )
         return list(zip(found["ids"][0], found["distances"][0], strict=True))
 
-    async def delete(self, scope: Scope, ids: Sequence[str]) -> None:
+    async def delete(self, scope: MemoryScope, ids: Sequence[str]) -> None:
         """Remove items of the tenant's network from the index."""
         if ids:
             await asyncio.to_thread(lambda: self.collection(scope).delete(ids=list(ids)))

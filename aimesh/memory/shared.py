@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel
 
-from aimesh.memory.items import MemoryItem, MemoryType, Scope, Source, ttl_days
+from aimesh.memory.items import MemoryItem, MemoryScope, MemoryType, Source, ttl_days
 from aimesh.memory.redis_store import RedisMemory
 from aimesh.memory.semantic import SemanticMemory
 
@@ -54,7 +54,7 @@ class SharedMemory:
 
     async def add(
         self,
-        scope: Scope,
+        scope: MemoryScope,
         kind: MemoryType,
         content: str,
         source: Source,
@@ -97,13 +97,13 @@ class SharedMemory:
         return item
 
     async def newest(
-        self, scope: Scope, kind: MemoryType | None = None, limit: int = 20
+        self, scope: MemoryScope, kind: MemoryType | None = None, limit: int = 20
     ) -> list[MemoryItem]:
         """The network's items, newest first; ``kind`` keeps one type."""
         return await self.items.newest(scope, kind, limit)
 
     async def recall(
-        self, scope: Scope, query: str, kinds: Sequence[MemoryType] = (), limit: int = 5
+        self, scope: MemoryScope, query: str, kinds: Sequence[MemoryType] = (), limit: int = 5
     ) -> list[Recalled]:
         """The live items nearest ``query`` in meaning, nearest first.
 
@@ -120,11 +120,11 @@ class SharedMemory:
             if item is not None
         ]
 
-    async def get(self, scope: Scope, item_id: str) -> MemoryItem | None:
+    async def get(self, scope: MemoryScope, item_id: str) -> MemoryItem | None:
         """One item of the network, or None."""
         return await self.items.get(scope, item_id)
 
-    async def delete(self, scope: Scope, item_id: str) -> bool:
+    async def delete(self, scope: MemoryScope, item_id: str) -> bool:
         """Forget one item (both stores); False when the network has no such item."""
         deleted = await self.items.delete(scope, item_id)
         await (await self.semantic()).delete(scope, [item_id])

@@ -25,7 +25,7 @@ from typing import Any, Generic, TypeVar
 import joblib
 from pydantic import BaseModel, Field
 
-from aimesh.errors import AimeshError, InvalidInputError
+from aimesh.errors import InvalidInputError, ModelNotFoundError, ModelUnreadableError
 
 ModelT = TypeVar("ModelT")
 
@@ -35,24 +35,6 @@ LATEST_FILE = "LATEST"
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _LIBRARIES = ("numpy", "pandas", "scikit-learn", "lightgbm", "statsmodels")
-
-
-class ModelNotFoundError(AimeshError):
-    """The registry holds no model under this name."""
-
-
-class ModelUnreadableError(AimeshError):
-    """A saved model or card exists but cannot be read.
-
-    Args:
-        path: The file that failed.
-        reason: Why it failed.
-    """
-
-    def __init__(self, path: Path, reason: str) -> None:
-        self.path = path
-        self.reason = reason
-        super().__init__(f"model file {path} is unreadable ({reason})")
 
 
 class ModelCard(BaseModel):

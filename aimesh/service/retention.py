@@ -109,7 +109,7 @@ async def sweeping(services: Services) -> AsyncIterator[None]:
     """Run :func:`sweep` every ``retention_sweep_s`` seconds while the block runs.
 
     Each round then releases the budget reservations of runs that died
-    (:meth:`aimesh.llm.budgets.Budgets.release_expired`).
+    (:meth:`aimesh.billing.budgets.Budgets.release_expired`).
     """
 
     async def loop() -> None:
@@ -118,7 +118,7 @@ async def sweeping(services: Services) -> AsyncIterator[None]:
             try:
                 reports = await sweep(services)
                 logger.info("retention sweep: %s", reports)
-                released = await services.runner.budgets.release_expired()
+                released = await services.budgets.release_expired()
                 logger.info("budget reservations of dead runs released: %d", released)
             except Exception:  # keep sweeping; the next round may succeed
                 logger.exception("retention sweep failed")

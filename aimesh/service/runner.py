@@ -2,9 +2,10 @@
 
 A task is claimed atomically (``pending`` -> ``running``), so when several API processes
 share a database each task runs once. Its events go, in order, to the Redis Streams event
-log (served to SSE clients by any process), its agent and tool calls to the audit log, and
-every model call attempt (failed ones too) to the ledger. Cancelling reaches the process
-running the task through Redis pub/sub.
+log (served to SSE clients by any process), its agent and tool calls to the audit log; it
+runs as a budgeted run (:mod:`aimesh.service.budgeted`: reserved, every model call attempt
+in the ledger, reconciled). Cancelling reaches the process running the task through Redis
+pub/sub.
 """
 
 import asyncio
@@ -13,7 +14,6 @@ import itertools
 import json
 import logging
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
@@ -21,20 +21,20 @@ from redis.asyncio import Redis
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from aimesh.billing.ledger import LedgerFilter, ModelHistory, RunContext, model_history
 from aimesh.context import Context
 from aimesh.errors import AimeshError, BudgetExceededError, NoProviderError
+from aimesh.events import LAST_EVENTS, EventName
 from aimesh.graphs.events import Event, EventRecorder
 from aimesh.graphs.run import AskResult, ask
-from aimesh.llm.budgets import Admission, Budgets, Spender
 from aimesh.llm.catalog import ModelInfo
-from aimesh.llm.ledger import Ledger, ModelHistory, Period, RunContext, model_history
-from aimesh.llm.route import use_route
 from aimesh.llm.selection import ModelSelection, choose_route
-from aimesh.memory.items import Scope
+from aimesh.memory.items import MemoryScope
 from aimesh.memory.run import RunMemory
 from aimesh.memory.shared import SharedMemory
 from aimesh.ml.service import MLService
 from aimesh.service import audit
+from aimesh.service.budgeted import BudgetedRuns
 from aimesh.store.batch import GroupCommit
 from aimesh.store.database import Database
 from aimesh.store.eventlog import EventLog
@@ -49,7 +49,7 @@ GraphBuilder = Callable[[Sequence[Agent]], CompiledStateGraph[Any, Any, Any, Any
 
 def is_last(payload: str) -> bool:
     """True for the event that ends a task's log (``complete`` or ``error``)."""
-    return json.loads(payload)["event"] in ("complete", "error")
+    return json.loads(payload)["event"] in LAST_EVENTS
 
 
 class TaskRunner:
@@ -62,8 +62,7 @@ class TaskRunner:
         build_graph: Compiles the coordinator for a network's agent records.
         ml: The ML service the tools use.
         audit: The audit log (agent and tool calls).
-        ledger: The model-call ledger (one row per provider attempt).
-        budgets: Reserves each run's worst-case cost before it starts, reconciles after.
+        budgeted: Runs each task under its budgets, its attempts in the ledger.
         memory: Shared memory; each run reads and writes its network's.
         links: The provider chain's links (:func:`aimesh.llm.catalog.model_links`); each
             task runs on the route chosen from them for its ``model_selection``.
@@ -80,8 +79,7 @@ class TaskRunner:
         build_graph: GraphBuilder,
         ml: MLService,
         audit: audit.AuditLog,
-        ledger: Ledger,
-        budgets: Budgets,
+        budgeted: BudgetedRuns,
         memory: SharedMemory,
         links: Sequence[ModelInfo],
         workers: int = 1,
@@ -94,8 +92,7 @@ class TaskRunner:
         self.build_graph = build_graph
         self.ml = ml
         self.audit = audit
-        self.ledger = ledger
-        self.budgets = budgets
+        self.budgeted = budgeted
         self.memory = memory
         self.links = links
         self.max_repeats = max_repeats
@@ -163,7 +160,7 @@ class TaskRunner:
             )
         if claimed.rowcount:  # type: ignore[attr-defined]
             recorder = EventRecorder(task_id, lambda event: None)
-            await self._append(recorder.emit("error", data=_error("TaskCancelled")))
+            await self._append(recorder.emit(EventName.ERROR, data=_error("TaskCancelled")))
         else:
             await self.redis.publish(CANCEL_CHANNEL, task_id)
 
@@ -201,7 +198,10 @@ class TaskRunner:
             return
         task = Task(**row._mapping)
         writer = _EventWriter(self, task)
-        writer.recorder.emit("started", data={"task": task.task, "thread_id": task.thread_id})
+        budgeted = writer.run
+        writer.recorder.emit(
+            EventName.STARTED, data={"task": task.task, "thread_id": task.thread_id}
+        )
         async with self.sessions() as session:
             network = await session.get_one(Network, task.network_id)
             agents = (
@@ -210,19 +210,25 @@ class TaskRunner:
             policy = await session.get(RetentionPolicy, task.tenant)
         memory = RunMemory(
             self.memory,
-            Scope(task.tenant, task.network_id),
+            MemoryScope(task.tenant, task.network_id),
             policy=policy.days if policy else {},
             task_id=task.id,
         )
         question = _question(task)
         outcome: dict[str, Any]
-        admission: Admission | None = None
         try:
             async with asyncio.timeout(network.timeout_seconds):
                 selection = _selection(task)
                 route = await self._route(task, selection, writer)
-                admission = await self._admit(task, network, agents, route, selection, writer)
-                with use_route(admission.route):
+                await budgeted.admit(
+                    self.budgeted.budgets.bound(
+                        network.max_iterations, [a.max_tokens for a in agents]
+                    ),
+                    route,
+                    selection,
+                    hold_s=network.timeout_seconds,
+                )
+                with budgeted.on_route():
                     result = await ask(
                         self.build_graph(agents),
                         question,
@@ -237,7 +243,7 @@ class TaskRunner:
         except asyncio.CancelledError:
             outcome = writer.fail("cancelled", "TaskCancelled", "cancelled by request")
         except BudgetExceededError as error:
-            writer.recorder.emit("budget", data={"action": "refused", **error.detail()})
+            writer.recorder.emit(EventName.BUDGET, data={"action": "refused", **error.detail()})
             outcome = writer.fail("failed", "budget_exceeded", str(error))
         except AimeshError as error:  # ask() has logged the error event
             outcome = writer.fail("failed", type(error).__name__, str(error), emit=False)
@@ -245,47 +251,11 @@ class TaskRunner:
             logger.exception("task %s failed", task_id)
             outcome = writer.fail("failed", "InternalError", type(error).__name__)
         await writer.close()
-        await asyncio.shield(self._settle(task_id, admission))  # every outcome gets here
+        await budgeted.settle()  # every outcome gets here
         async with self.sessions.begin() as session:
             await session.execute(
                 update(Task).where(Task.id == task_id).values(finished_at=utcnow(), **outcome)
             )
-
-    async def _admit(
-        self,
-        task: Task,
-        network: Network,
-        agents: Sequence[Agent],
-        route: Sequence[str],
-        selection: ModelSelection | None,
-        writer: "_EventWriter",
-    ) -> Admission:
-        """Reserve the run's worst case against its budgets; emit ``budget`` on a downgrade.
-
-        Raises:
-            BudgetExceededError: A budget refuses the run.
-        """
-        admission = await self.budgets.admit(
-            Spender(task.tenant, task.network_id, task.key_id),
-            self.budgets.bound(network.max_iterations, [a.max_tokens for a in agents]),
-            route,
-            selection,
-            hold_s=network.timeout_seconds,
-            task_id=task.id,
-        )
-        if admission.event is not None:
-            writer.recorder.emit("budget", data=admission.event)
-        return admission
-
-    async def _settle(self, task_id: str, admission: Admission | None) -> None:
-        """Reconcile the run's reservation with its ledger rows' cost (unknown: all of it)."""
-        if admission is None or admission.reservation is None or not admission.reservation.holds:
-            return
-        try:
-            actual = await self.budgets.run_cost_usd(task_id)
-            await self.budgets.reconcile(admission.reservation, actual)
-        except Exception:  # its holds expire and the sweeper releases them
-            logger.exception("budget reservation of task %s not reconciled", task_id)
 
     async def _route(
         self, task: Task, selection: ModelSelection | None, writer: "_EventWriter"
@@ -302,11 +272,11 @@ class TaskRunner:
         history: dict[str, ModelHistory] = {}
         if selection is not None:
             async with self.sessions() as session:
-                history = await model_history(session, Period(task.tenant))
+                history = await model_history(session, LedgerFilter(task.tenant))
         try:
             return choose_route(selection, self.links, history)
         except NoProviderError as error:  # the run's error event, as ask() logs its own
-            writer.recorder.emit("error", data=_error(type(error).__name__, str(error)))
+            writer.recorder.emit(EventName.ERROR, data=_error(type(error).__name__, str(error)))
             raise
 
     async def _append(self, event: Event) -> None:
@@ -351,14 +321,15 @@ def _succeeded(result: AskResult) -> dict[str, Any]:
         "agents": result.agents,
         "tokens_input": result.tokens.input,
         "tokens_output": result.tokens.output,
-        "cost_usd": None if result.cost_usd is None else Decimal(str(result.cost_usd)),
+        "cost_usd": result.cost_usd,
     }
 
 
 class _EventWriter:
-    """Sends a task's events, in order, to the event log and the audit log; its attempts too.
+    """Sends a task's events, in order, to the event log and the audit log.
 
-    Agent and tool calls go to the audit log, model call attempts to the ledger.
+    Agent and tool calls go to the audit log; the task's budgeted run (:attr:`run`) writes
+    its model call attempts to the ledger.
     """
 
     def __init__(self, runner: TaskRunner, task: Task) -> None:
@@ -366,12 +337,12 @@ class _EventWriter:
         self.task_id = task.id
         self.network_id = task.network_id
         self.actor = audit.Actor(task.tenant, task.key_id, task.user_id)
-        self.context = RunContext(task.tenant, task.network_id, task.id, task.key_id, task.user_id)
+        context = RunContext(task.tenant, task.network_id, task.id, task.key_id, task.user_id)
         self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self.loop = asyncio.get_running_loop()
-        self.recorder = EventRecorder(task.id, self._put, on_attempt=self._attempt)
+        self.run = runner.budgeted.start(context, task.id, self._put)
+        self.recorder = self.run.recorder
         self.drain = asyncio.create_task(self._drain())
-        self.ledger_writes: list[asyncio.Task[None]] = []
 
     def _put(self, event: Event | None) -> None:
         """Queue an event (None: the end) from any thread, in emission order.
@@ -382,33 +353,16 @@ class _EventWriter:
         """
         self.loop.call_soon_threadsafe(self.queue.put_nowait, event)
 
-    def _attempt(self, payload: dict[str, Any], agent: str) -> None:
-        """Write a model call attempt to the ledger (called from any thread).
-
-        Scheduled like events, so :meth:`close` sees every attempt reported before it.
-        """
-        self.loop.call_soon_threadsafe(self._write_attempt, dict(payload), agent)
-
-    def _write_attempt(self, payload: dict[str, Any], agent: str) -> None:
-        row = self.runner.ledger.record(payload, self.context, agent=agent)
-        self.ledger_writes.append(asyncio.create_task(row))
-
     def fail(self, status: str, kind: str, message: str, *, emit: bool = True) -> dict[str, Any]:
         """The outcome of a task that did not succeed; emits its ``error`` event."""
         if emit:
-            self.recorder.emit("error", data=_error(kind, message))
+            self.recorder.emit(EventName.ERROR, data=_error(kind, message))
         return {"status": status, "error": _error(kind, message)}
 
     async def close(self) -> None:
-        """Wait until every event and ledger row is written; log the rows that could not be."""
+        """Wait until every event is written."""
         self._put(None)
         await asyncio.shield(self.drain)
-        written = asyncio.gather(*self.ledger_writes, return_exceptions=True)
-        for outcome in await asyncio.shield(written):
-            if isinstance(outcome, BaseException):
-                logger.error(
-                    "ledger row of task %s not written: %s", self.task_id, outcome, exc_info=outcome
-                )
 
     async def _drain(self) -> None:
         while (event := await self.queue.get()) is not None:
@@ -424,8 +378,8 @@ def _audited_calls(event: Event, network_id: str) -> list[dict[str, Any]]:
     """
     status = event.data.get("status")
     common = {"agent": event.agent, "network_id": network_id}
-    if event.event in ("agent", "tool") and status in ("finished", "error"):
-        name = event.tool if event.event == "tool" else event.agent
+    if event.event in (EventName.AGENT, EventName.TOOL) and status in ("finished", "error"):
+        name = event.tool if event.event == EventName.TOOL else event.agent
         return [
             {
                 "action": f"{event.event}.call",

@@ -14,17 +14,18 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.graph.state import CompiledStateGraph
 from redis.asyncio import Redis
 
-from aimesh.agents.specialist import Specialist
+from aimesh.agents.specialist import MAX_MODEL_CALLS, Specialist
+from aimesh.billing.budgets import Budgets
+from aimesh.billing.ledger import Ledger
 from aimesh.config import Settings
 from aimesh.graphs.coordinator import build_coordinator
-from aimesh.llm.budgets import Budgets
-from aimesh.llm.catalog import model_links
-from aimesh.llm.ledger import Ledger
+from aimesh.llm.catalog import ModelInfo, model_links
 from aimesh.memory.redis_store import RedisMemory
 from aimesh.memory.semantic import SemanticMemory, open_chroma
 from aimesh.memory.shared import SharedMemory
 from aimesh.ml.service import MLService
 from aimesh.service.audit import AuditLog
+from aimesh.service.budgeted import BudgetedRuns
 from aimesh.service.keycache import KeyCache
 from aimesh.service.mesh import specialists
 from aimesh.service.runner import TaskRunner
@@ -52,7 +53,10 @@ class Services:
         ml: ML service of the tools.
         secret: HMAC secret of API keys.
         audit: The audit log (group commit).
-        ledger: The model-call ledger (group commit).
+        budgets: The budgets: checks at submission, reservations, the sweeper's releases.
+        links: The provider chain's links (:func:`aimesh.llm.catalog.model_links`), in
+            settings order: the routes runs are chosen from.
+        budgeted: Starts budgeted runs (tasks, direct generations).
         keys: Verified API keys of this process, evicted on revocation in any process.
         memory: Shared memory of the networks (Redis items, Chroma recall).
         runner: Task queue and workers of this process.
@@ -67,7 +71,9 @@ class Services:
     ml: MLService
     secret: bytes
     audit: AuditLog
-    ledger: Ledger
+    budgets: Budgets
+    links: Sequence[ModelInfo]
+    budgeted: BudgetedRuns
     keys: KeyCache
     memory: SharedMemory
     runner: TaskRunner
@@ -89,7 +95,7 @@ def _provider_chain(settings: Settings, redis: Redis) -> BaseChatModel:
     from aimesh.llm.breaker import RedisBreaker
     from aimesh.llm.chain import ProviderChain
 
-    breaker = RedisBreaker(redis, settings.breaker_failures, settings.breaker_cooldown)
+    breaker = RedisBreaker(redis, settings.breaker_failures, settings.breaker_cooldown_s)
     return ProviderChain(settings=settings, streaming=True, breaker=breaker)
 
 
@@ -120,6 +126,8 @@ async def open_services(
         audit = AuditLog(db.engine)
         ledger = Ledger(db.engine)
         links = model_links(settings)
+        budgets = Budgets(db.engine, settings, links, calls_per_delegation=MAX_MODEL_CALLS)
+        budgeted = BudgetedRuns(budgets, ledger)
         keys = KeyCache(db.sessions, server_secret(settings), redis)
         await stack.enter_async_context(keys.listening())
         chat_model = model
@@ -139,8 +147,7 @@ async def open_services(
             build_graph=build_graph,
             ml=ml,
             audit=audit,
-            ledger=ledger,
-            budgets=Budgets(db.engine, settings, links),
+            budgeted=budgeted,
             memory=memory,
             links=links,
             workers=settings.task_workers,
@@ -158,7 +165,9 @@ async def open_services(
             ml=ml,
             secret=keys.secret,
             audit=audit,
-            ledger=ledger,
+            budgets=budgets,
+            links=links,
+            budgeted=budgeted,
             keys=keys,
             memory=memory,
             runner=runner,

@@ -21,11 +21,11 @@ from aimesh.errors import InvalidInputError
 from aimesh.store.tables import ApiKey, utcnow
 
 Role = Literal["user", "service", "admin"]
-Scope = Literal["read", "write", "create", "delete", "admin"]
+KeyScope = Literal["read", "write", "create", "delete", "admin"]
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     "user": frozenset({"read", "write", "create"}),
     "service": frozenset({"read", "write", "create", "delete"}),
-    "admin": frozenset(get_args(Scope)),
+    "admin": frozenset(get_args(KeyScope)),
 }
 """The scopes each role may hold; a new key gets all of them unless fewer are asked for."""
 

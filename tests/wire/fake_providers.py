@@ -259,9 +259,9 @@ class FakeProviders:
         values: dict[str, Any] = {
             "home": home,
             "providers": ["anthropic", "openai", "google", "local"],
-            "connect_timeout": 1.0,
-            "first_byte_timeout": 0.5,
-            "request_timeout": 5.0,
+            "connect_timeout_s": 1.0,
+            "first_byte_timeout_s": 0.5,
+            "request_timeout_s": 5.0,
         }
         for name in DIALECTS:
             values[f"{name}_api_key"] = SecretStr(f"fake-{name}-key")

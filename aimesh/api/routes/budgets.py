@@ -9,14 +9,14 @@ from sqlalchemy.exc import IntegrityError
 from aimesh.api.deps import Admin, AuditDep, IdPath, Offset, SessionDep, owned
 from aimesh.api.errors import NOT_FOUND, conflict
 from aimesh.api.schemas import BudgetCreate, BudgetPublic, Page
-from aimesh.llm import budget_admin
+from aimesh.billing import admin
 from aimesh.store.paging import page
 from aimesh.store.tables import Budget
 
 router = APIRouter(prefix="/budgets", tags=["budget"])
 
 
-def _public(usage: budget_admin.BudgetUsage) -> BudgetPublic:
+def _public(usage: admin.BudgetUsage) -> BudgetPublic:
     b = usage.budget
     return BudgetPublic.model_validate(
         {
@@ -44,19 +44,17 @@ async def create_budget(
     """Set a USD limit per UTC day or month on the tenant, one of its networks or keys.
 
     Raises:
-        HTTPException: 404 when ``scope_id`` is not the tenant, one of its networks or
-            keys; 409 when the scope has a budget for that period already.
+        ScopeNotFoundError: ``scope_id`` is not the tenant, one of its networks or keys
+            (answered 404).
+        HTTPException: 409 when the scope has a budget for that period already.
     """
-    try:
-        budget = await budget_admin.create_budget(
-            session,
-            caller.tenant,
-            **body.model_dump(exclude={"limit_usd"}),
-            limit_usd=body.limit_usd,
-            created_by=caller.key_id,
-        )
-    except budget_admin.ScopeNotFoundError as error:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+    budget = await admin.create_budget(
+        session,
+        caller.tenant,
+        **body.model_dump(exclude={"limit_usd"}),
+        limit_usd=body.limit_usd,
+        created_by=caller.key_id,
+    )
     try:
         await session.commit()
     except IntegrityError:
@@ -75,7 +73,7 @@ async def create_budget(
             "delete it first to set another limit",
         ) from None
     audit.resource_id = budget.id
-    return _public((await budget_admin.current_usage(session, [budget]))[0])
+    return _public((await admin.current_usage(session, [budget]))[0])
 
 
 @router.get("")
@@ -93,7 +91,7 @@ async def list_budgets(
     rows, total = await page(
         session, query.order_by(Budget.created_at.desc(), Budget.id), limit, offset
     )
-    items = [_public(u) for u in await budget_admin.current_usage(session, rows)]
+    items = [_public(u) for u in await admin.current_usage(session, rows)]
     return Page(items=items, total=total, limit=limit, offset=offset)
 
 

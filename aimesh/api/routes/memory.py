@@ -18,7 +18,7 @@ from aimesh.api.deps import (
 )
 from aimesh.api.errors import NOT_FOUND
 from aimesh.api.schemas import MemoryCreate, MemoryList, MemoryPublic
-from aimesh.memory.items import MemoryItem, MemoryType, Scope, Source
+from aimesh.memory.items import MemoryItem, MemoryScope, MemoryType, Source
 from aimesh.memory.shared import DAY_S
 from aimesh.service.retention import policy_days
 from aimesh.store.tables import Network
@@ -40,10 +40,10 @@ def public(item: MemoryItem, distance: float | None = None) -> MemoryPublic:
     )
 
 
-async def scope_of(session: SessionDep, network_id: str, caller: Principal) -> Scope:
+async def scope_of(session: SessionDep, network_id: str, caller: Principal) -> MemoryScope:
     """The caller's network as a memory scope; 404 when it is not the caller's."""
     await owned(session, Network, network_id, caller)
-    return Scope(caller.tenant, network_id)
+    return MemoryScope(caller.tenant, network_id)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

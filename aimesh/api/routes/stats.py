@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from aimesh.api.deps import Reader, ServicesDep, SessionDep
 from aimesh.api.schemas import DateTime
-from aimesh.llm import ledger
+from aimesh.billing import ledger
 from aimesh.llm.catalog import Capabilities, Prices
 
 router = APIRouter(prefix="/stats", tags=["stats"])
@@ -25,7 +25,7 @@ Until = Annotated[DateTime | None, Query(description="Up to this time (UTC), exc
 SOURCE = ledger.SOURCE
 
 
-class Period(BaseModel):
+class StatsPeriod(BaseModel):
     """The time range the figures cover (null = unbounded)."""
 
     since: datetime | None
@@ -53,17 +53,8 @@ class CostStats(BaseModel):
     )
     per_user: dict[str, Decimal] = Field(description="USD per user id of the task's API key.")
     per_network: dict[str, Decimal] = Field(description="USD per network id.")
-    time_period: Period
+    time_period: StatsPeriod
     source: str = SOURCE
-
-
-class TokenCounts(BaseModel):
-    """Tokens as the providers reported them, summed; null = no call reported that count."""
-
-    input: int | None
-    output: int | None
-    cached: int | None
-    reasoning: int | None
 
 
 class UsageStats(BaseModel):
@@ -80,9 +71,9 @@ class UsageStats(BaseModel):
     average_latency_s: dict[str, float] = Field(
         description="Mean seconds per call, per provider/model (to the millisecond)."
     )
-    tokens: TokenCounts
-    tokens_per_model: dict[str, TokenCounts]
-    time_period: Period
+    tokens: ledger.TokenCounts
+    tokens_per_model: dict[str, ledger.TokenCounts]
+    time_period: StatsPeriod
     source: str = SOURCE
 
 
@@ -115,7 +106,7 @@ async def cost_stats(
     caller: Reader, session: SessionDep, since: Since = None, until: Until = None
 ) -> CostStats:
     """Spend (USD) per model, user and network over the period, from the ledger."""
-    totals = await ledger.cost_totals(session, ledger.Period(caller.tenant, since, until))
+    totals = await ledger.cost_totals(session, ledger.LedgerFilter(caller.tenant, since, until))
     return CostStats(
         total_cost_usd=totals.total_usd,
         total_calls=totals.calls,
@@ -124,13 +115,7 @@ async def cost_stats(
         unknown_cost_per_model=totals.unknown_per_model,
         per_user=totals.per_user,
         per_network=totals.per_network,
-        time_period=Period(since=since, until=until),
-    )
-
-
-def _token_counts(tokens: ledger.TokenTotals) -> TokenCounts:
-    return TokenCounts(
-        input=tokens.input, output=tokens.output, cached=tokens.cached, reasoning=tokens.reasoning
+        time_period=StatsPeriod(since=since, until=until),
     )
 
 
@@ -139,7 +124,7 @@ async def usage_stats(
     caller: Reader, session: SessionDep, since: Since = None, until: Until = None
 ) -> UsageStats:
     """Model calls over the period: how many failed, latency and tokens per model (ledger)."""
-    models = await ledger.usage_per_model(session, ledger.Period(caller.tenant, since, until))
+    models = await ledger.usage_per_model(session, ledger.LedgerFilter(caller.tenant, since, until))
     calls = sum(m.calls for m in models.values())
     failed = sum(m.failures for m in models.values())
     return UsageStats(
@@ -149,9 +134,9 @@ async def usage_stats(
         per_model={key: m.calls for key, m in models.items()},
         failed_per_model={key: m.failures for key, m in models.items()},
         average_latency_s={key: round(m.mean_latency_s, 3) for key, m in models.items()},
-        tokens=_token_counts(ledger.total_tokens(models)),
-        tokens_per_model={key: _token_counts(m.tokens) for key, m in models.items()},
-        time_period=Period(since=since, until=until),
+        tokens=ledger.total_tokens(models),
+        tokens_per_model={key: m.tokens for key, m in models.items()},
+        time_period=StatsPeriod(since=since, until=until),
     )
 
 
@@ -164,7 +149,7 @@ async def model_stats(
     Whether it is configured, its capabilities, its prices (genai-prices) and its measured
     history (the caller's tenant's ledger rows).
     """
-    history = await ledger.model_history(session, ledger.Period(caller.tenant))
+    history = await ledger.model_history(session, ledger.LedgerFilter(caller.tenant))
     return [
         ModelStats(
             provider=link.provider,
@@ -176,7 +161,7 @@ async def model_stats(
             prices=link.prices,
             history=_measured(history.get(link.key)),
         )
-        for link in services.runner.links
+        for link in services.links
     ]
 
 

@@ -1,7 +1,6 @@
 """Streaming: submit-and-stream, a task's SSE events, and direct generation."""
 
 import asyncio
-import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -10,7 +9,6 @@ from fastapi import APIRouter, Header
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from aimesh.api.auth import Principal
 from aimesh.api.deps import (
     AuditDep,
     Creator,
@@ -25,16 +23,15 @@ from aimesh.api.errors import BUDGET_EXCEEDED, NOT_FOUND
 from aimesh.api.routes.tasks import submit
 from aimesh.api.schemas import GenerateCreate, TaskCreate
 from aimesh.api.sse import event_message, stream, task_events
+from aimesh.billing.ledger import RunContext
+from aimesh.billing.run_bound import RunBound
 from aimesh.errors import AimeshError
-from aimesh.graphs.events import Event, EventRecorder
-from aimesh.llm.budgets import Admission, Billed, Budgets, Reservation, Spender, billed_usd
-from aimesh.llm.ledger import RunContext, parse_attempt
-from aimesh.llm.route import use_route
-from aimesh.llm.run_bound import RunBound
+from aimesh.events import EventName
+from aimesh.graphs.events import Event
 from aimesh.llm.selection import choose_route
+from aimesh.service.budgeted import BudgetedRun
 from aimesh.store.tables import Task
 
-logger = logging.getLogger(__name__)
 router = APIRouter(tags=["stream"])
 LastEventId = Annotated[
     int,
@@ -113,55 +110,47 @@ async def generate_stream(
     budgets first, and reconciled with what its attempts cost: 402 when a budget has no
     room for it, reservations of running calls and tasks included.
     """
-    runner, settings = services.runner, services.settings
-    route = choose_route(None, runner.links, {})
-    admission = await runner.budgets.admit(
-        Spender(caller.tenant, None, caller.key_id),
+    settings = services.settings
+    queue: asyncio.Queue[Event | None] = asyncio.Queue()
+    context = RunContext(tenant=caller.tenant, key_id=caller.key_id, user_id=caller.user_id)
+    run = services.budgeted.start(context, uuid.uuid4().hex, queue.put_nowait)
+    run.recorder.emit(EventName.STARTED, data={"prompt_chars": len(body.prompt)})
+    route = choose_route(None, services.links, {})
+    await run.admit(
         RunBound.one_call(settings, body.max_tokens),
         route,
-        hold_s=len(route) * (settings.request_timeout + settings.retry_wait_budget),
+        hold_s=len(route) * (settings.request_timeout_s + settings.retry_wait_budget_s),
     )
-    return stream(_generate(services, caller, body, admission), services.settings.sse_heartbeat_s)
+    return stream(_generate(services, body, run, queue), settings.sse_heartbeat_s)
 
 
 async def _generate(
-    services: ServicesDep, caller: Principal, body: GenerateCreate, admission: Admission
+    services: ServicesDep,
+    body: GenerateCreate,
+    run: BudgetedRun,
+    queue: "asyncio.Queue[Event | None]",
 ) -> AsyncIterator[ServerSentEvent]:
-    queue: asyncio.Queue[Event | None] = asyncio.Queue()
-    context = RunContext(tenant=caller.tenant, key_id=caller.key_id, user_id=caller.user_id)
-    writes: list[asyncio.Task[None]] = []
-    attempts: list[Billed] = []
-
-    def to_ledger(payload: dict[str, Any], agent: str) -> None:
-        a = parse_attempt(payload)
-        attempts.append(Billed(a.status, a.input_tokens, a.output_tokens, a.cost_usd))
-        writes.append(asyncio.create_task(services.ledger.record(payload, context, agent=agent)))
-
-    recorder = EventRecorder(uuid.uuid4().hex, queue.put_nowait, on_attempt=to_ledger)
     options = body.model_dump(include={"temperature", "max_tokens"}, exclude_none=True)
     if body.model:
         options["prefer"] = body.model
     messages: list[BaseMessage] = [SystemMessage(body.system)] if body.system else []
     messages.append(HumanMessage(body.prompt))
+    recorder = run.recorder
 
     async def produce() -> None:
-        recorder.emit("started", data={"prompt_chars": len(body.prompt)})
-        if admission.event is not None:
-            recorder.emit("budget", data=admission.event)
         try:
             # ainvoke of the streaming chain: tokens and the chain's events reach the recorder
-            with use_route(admission.route):
+            with run.on_route():
                 await services.model.ainvoke(messages, {"callbacks": [recorder]}, **options)
-            recorder.emit("complete")
+            recorder.emit(EventName.COMPLETE)
         except AimeshError as error:
-            recorder.emit("error", data={"type": type(error).__name__, "message": str(error)})
+            recorder.emit(
+                EventName.ERROR, data={"type": type(error).__name__, "message": str(error)}
+            )
         finally:
             queue.put_nowait(None)
-            await asyncio.gather(*writes)
-            if admission.reservation is not None:
-                await asyncio.shield(_settle(runner.budgets, admission.reservation, attempts))
+            await run.settle()
 
-    runner = services.runner
     producer = asyncio.create_task(produce())
     finished = False
     try:
@@ -172,11 +161,3 @@ async def _generate(
         if not finished:  # the client left: stop the call
             producer.cancel()
         await asyncio.wait([producer])  # its ledger rows and reconciliation end with the stream
-
-
-async def _settle(budgets: Budgets, reservation: Reservation, attempts: list[Billed]) -> None:
-    """Reconcile a generation's reservation with what its attempts cost."""
-    try:
-        await budgets.reconcile(reservation, billed_usd(attempts))
-    except Exception:  # its holds expire and the sweeper releases them
-        logger.exception("budget reservation %s not reconciled", reservation.id)

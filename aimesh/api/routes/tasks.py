@@ -19,7 +19,7 @@ from aimesh.api.deps import (
 )
 from aimesh.api.errors import BUDGET_EXCEEDED, NOT_FOUND, conflict
 from aimesh.api.schemas import DateTime, Page, TaskCreate, TaskPublic, TaskStatus
-from aimesh.llm.budgets import Spender
+from aimesh.billing.budgets import Spender
 from aimesh.service.runner import TERMINAL
 from aimesh.service.services import Services
 from aimesh.store.paging import page
@@ -50,7 +50,7 @@ async def submit(
             run (HTTP 402).
     """
     spender = Spender(caller.tenant, network_id, caller.key_id)
-    await services.runner.budgets.check(spender, body.model_selection)
+    await services.budgets.check(spender, body.model_selection)
     task_id = new_id()
     task = await services.runner.submit(
         {

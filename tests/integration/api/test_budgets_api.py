@@ -25,13 +25,16 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import Field
 from sqlalchemy import select
 
+from aimesh.agents.specialist import MAX_MODEL_CALLS
+from aimesh.billing.amounts import to_nusd, to_usd
+from aimesh.billing.budgets import Spender
+from aimesh.billing.run_bound import RunBound, max_model_calls
 from aimesh.config import Settings
-from aimesh.llm.budget_amounts import to_nusd, to_usd
-from aimesh.llm.budgets import Spender
+from aimesh.events import MODEL_ATTEMPT
 from aimesh.llm.route import current_route
-from aimesh.llm.run_bound import RunBound, max_model_calls
 from aimesh.llm.selection import choose_route
 from aimesh.store.tables import BudgetHold, LedgerEntry, utcnow
+from tests.attempts import attempt
 from tests.fakes import NO_TOOLS, StreamingScriptedChatModel, call, calls
 from tests.integration.api.conftest import REDIS, api_settings
 from tests.integration.api.server import Running, serve
@@ -129,25 +132,20 @@ async def _report_attempt(
 ) -> None:
     """Dispatch the chain's ``model_attempt`` event of one successful call, as the chain
     does: on its run when it has one, else on the enclosing run."""
-    payload = {
-        "id": uuid.uuid4().hex,
-        "at": started.isoformat(),
-        "provider": provider,
-        "model_requested": model,
-        "model_used": model,
-        "status": "success",
-        "error": None,
-        "streamed": True,
-        "input_tokens": 10,
-        "output_tokens": 5,
-        "cached_tokens": None,
-        "reasoning_tokens": None,
-        "cost_usd": str(cost),
-        "price_source": "test",
-        "latency_s": 0.0,
-    }
+    payload = attempt(
+        at=started,
+        provider=provider,
+        model_requested=model,
+        model_used=model,
+        input_tokens=10,
+        output_tokens=5,
+        cached_tokens=None,
+        cost_usd=cost,
+        price_source="test",
+        latency_s=0.0,
+    )
     if run_manager is None:
-        await adispatch_custom_event("model_attempt", payload)
+        await adispatch_custom_event(MODEL_ATTEMPT, payload)
         return
     manager = AsyncCallbackManager(
         handlers=run_manager.handlers,
@@ -155,7 +153,7 @@ async def _report_attempt(
         tags=run_manager.tags,
         metadata=run_manager.metadata,
     )
-    await manager.on_custom_event("model_attempt", payload, run_id=run_manager.run_id)
+    await manager.on_custom_event(MODEL_ATTEMPT, payload, run_id=run_manager.run_id)
 
 
 @pytest.fixture
@@ -191,7 +189,7 @@ async def budget_api(
 
 def run_cost(api: Running, delegations: int = 6) -> tuple[list[str], Decimal]:
     """The default route and its worst case per run, as the runner reserves it."""
-    budgets = api.app.state.services.runner.budgets
+    budgets = api.app.state.services.budgets
     route = choose_route(None, budgets.links, {})
     cost = budgets.bound(delegations).run_usd(route)
     assert cost is not None and cost > 0
@@ -327,7 +325,7 @@ async def test_a_downgrade_budget_runs_on_cheaper_models_then_the_local_one(
     budget_api: Running, priced: PricedModel
 ) -> None:
     api = budget_api
-    budgets = api.app.state.services.runner.budgets
+    budgets = api.app.state.services.budgets
     local = next(link.key for link in budgets.links if link.provider == "local")
     cheap = budgets.bound(6).run_usd(["openai/gpt-4.1-mini"])
     dear = budgets.bound(6).run_usd(["openai/gpt-4.1"])
@@ -462,7 +460,7 @@ async def test_a_run_can_make_exactly_the_model_calls_budgets_reserve_for(
         r = await client.post(f"/networks/{network['id']}/tasks", json={"task": "Who churns?"})
         task = await wait_done(client, r.json())
     assert task["status"] == "succeeded", task
-    assert len(model.seen) == max_model_calls(delegations) == 10
+    assert len(model.seen) == max_model_calls(delegations, MAX_MODEL_CALLS) == 10
 
 
 async def test_a_direct_generation_is_reserved_and_reconciled_like_a_run(
@@ -472,7 +470,7 @@ async def test_a_direct_generation_is_reserved_and_reconciled_like_a_run(
     tenant's budgets, reconciled with its ledger cost; 402 when a budget has no room."""
     api = budget_api
     services = api.app.state.services
-    route = choose_route(None, services.runner.links, {})
+    route = choose_route(None, services.links, {})
     one_call = RunBound.one_call(services.settings).run_usd(route)
     assert one_call is not None and one_call > 0
     priced.call_usd = one_call / 4
@@ -523,7 +521,7 @@ async def test_the_sweeper_releases_the_reservation_of_a_run_that_died(
         key = await api.key(tenant="acme")
         async with api.client(key) as client:
             await new_budget(client, scope="tenant", scope_id="acme", limit_usd="1")
-            budgets = api.app.state.services.runner.budgets
+            budgets = api.app.state.services.budgets
             await budgets.reserve(Spender("acme", None), Decimal("0.25"))  # expires in 0.1 s
             for _ in range(100):
                 (listed,) = (await client.get("/budgets")).json()["items"]

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from aimesh.api.app import PREFIX
 from aimesh.config import Settings
-from aimesh.memory.items import Scope, Source
+from aimesh.memory.items import MemoryScope, Source
 from aimesh.store.tables import ApiKey, AuditEntry, Task, new_id, utcnow
 from tests.fakes import StreamingScriptedChatModel
 from tests.integration.api.conftest import REDIS, api_settings
@@ -642,10 +642,14 @@ async def test_retention_sweep_removes_expired_data(
             )
 
         expired = await services.memory.add(
-            Scope("acme", net), "fact", "C00001 renewed early", Source(kind="user"), ttl_s=0.001
+            MemoryScope("acme", net),
+            "fact",
+            "C00001 renewed early",
+            Source(kind="user"),
+            ttl_s=0.001,
         )
         kept = await services.memory.add(
-            Scope("acme", net), "fact", "C00002 renewed late", Source(kind="user")
+            MemoryScope("acme", net), "fact", "C00002 renewed late", Source(kind="user")
         )
 
         r = await client.post("/security/retention-policy/sweep")
@@ -653,7 +657,7 @@ async def test_retention_sweep_removes_expired_data(
         report = r.json()
         assert report["removed"] == {"tasks": 1, "events": 1, "memory": 1, "audit": 2}
         semantic = await services.memory.semantic()
-        hits = [i for i, _ in await semantic.query(Scope("acme", net), "renewed", limit=5)]
+        hits = [i for i, _ in await semantic.query(MemoryScope("acme", net), "renewed", limit=5)]
         assert expired.id not in hits and kept.id in hits
         assert report["days"] == {
             "tasks": 7,

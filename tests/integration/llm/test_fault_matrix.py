@@ -13,7 +13,6 @@ import gc
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime
 from decimal import Decimal
 from functools import reduce
 from operator import add
@@ -27,10 +26,12 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 from sqlalchemy import select
 
+from aimesh.billing.ledger import Ledger, RunContext
 from aimesh.config import Settings
 from aimesh.errors import AllProvidersFailedError
-from aimesh.llm.chain import ATTEMPT_EVENT, FALLBACK_EVENT, ProviderChain
-from aimesh.llm.ledger import Ledger, RunContext
+from aimesh.events import MODEL_ATTEMPT, EventName
+from aimesh.llm.attempt import ModelAttempt
+from aimesh.llm.chain import ProviderChain
 from aimesh.store.database import Database
 from aimesh.store.tables import LedgerEntry
 from tests.wire.fake_providers import PARTIAL, FakeProviders, Fault, Reply
@@ -44,7 +45,7 @@ REPORTED = {
     "openai": "gpt-4.1-mini-2025-04-14",
     "google": "gemini-2.5-flash",
 }
-FIRST_BYTE = 0.5  # seconds: the settings' first_byte_timeout (the fixture's default)
+FIRST_BYTE = 0.5  # seconds: the settings' first_byte_timeout_s (the fixture's default)
 HANG = 2.0  # seconds a hanging fake stalls before it closes the connection
 QUESTION = "Which clients may churn?"
 ANSWER = "Three clients are at high churn risk."
@@ -125,13 +126,13 @@ class Client(AsyncCallbackHandler):
     raise_error = True  # a failed check in a callback fails the test
 
     def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.events: list[tuple[str, Any]] = []
         self.discarded: list[str] = []
         self.text = ""
 
     async def on_custom_event(self, name: str, data: Any, **kwargs: Any) -> None:
         self.events.append((name, data))
-        if name == FALLBACK_EVENT and data["discard_partial"]:
+        if name == EventName.MODEL_FALLBACK and data["discard_partial"]:
             self.discarded.append(self.text)
             self.text = ""
 
@@ -139,7 +140,7 @@ class Client(AsyncCallbackHandler):
         assert isinstance(token, str), token  # text answers stream as strings
         self.text += token
 
-    def of(self, name: str) -> list[dict[str, Any]]:
+    def of(self, name: str) -> list[Any]:
         return [data for event, data in self.events if event == name]
 
 
@@ -151,7 +152,7 @@ def rotated(first: str) -> list[str]:
 
 def settings(fake: FakeProviders, home: Path, order: list[str]) -> Settings:
     models = {f"{name}_models": [MODELS[name]] for name in PROVIDERS}
-    return fake.settings(home, providers=order, first_byte_timeout=FIRST_BYTE, **models)
+    return fake.settings(home, providers=order, first_byte_timeout_s=FIRST_BYTE, **models)
 
 
 def price(provider: str, model: str, answer: Reply) -> Decimal:
@@ -164,37 +165,37 @@ def price(provider: str, model: str, answer: Reply) -> Decimal:
     return genai_prices.calc_price(usage, model_ref=model, provider_id=provider).total_price
 
 
-def assert_usage(attempt: dict[str, Any], model: str, answer: Reply | None) -> None:
+def assert_usage(attempt: ModelAttempt, model: str, answer: Reply | None) -> None:
     """Tokens and USD of an attempt: ``answer``'s as its protocol carries them, or None."""
-    tokens = [attempt[f"{k}_tokens"] for k in ("input", "output", "cached", "reasoning")]
-    cost = attempt["cost_usd"]
+    tokens = [getattr(attempt, f"{k}_tokens") for k in ("input", "output", "cached", "reasoning")]
+    cost = attempt.cost_usd
     if answer is None:
-        assert tokens == [None] * 4 and cost is None and attempt["price_source"] is None
+        assert tokens == [None] * 4 and cost is None and attempt.price_source is None
         return
     # A zero reasoning count is omitted by the Anthropic and Gemini integrations.
-    reasoning = answer.reasoning_tokens or (0 if attempt["provider"] == "openai" else None)
+    reasoning = answer.reasoning_tokens or (0 if attempt.provider == "openai" else None)
     assert tokens == [answer.input_tokens, answer.output_tokens, answer.cached_tokens, reasoning]
-    assert Decimal(cost) == price(attempt["provider"], model, answer)
-    assert attempt["price_source"] == f"genai-prices {genai_prices.__version__}"
+    assert cost == price(attempt.provider, model, answer)
+    assert attempt.price_source == f"genai-prices {genai_prices.__version__}"
 
 
-def assert_failed(attempt: dict[str, Any], case: Case, provider: str, streamed: bool) -> None:
-    assert (attempt["provider"], attempt["model_requested"]) == (provider, MODELS[provider])
-    assert attempt["status"] == "error" and attempt["streamed"] is streamed
-    assert re.search(case.error, attempt["error"]), attempt["error"]
-    assert attempt["model_used"] in (None, REPORTED[provider])
+def assert_failed(attempt: ModelAttempt, case: Case, provider: str, streamed: bool) -> None:
+    assert (attempt.provider, attempt.model_requested) == (provider, MODELS[provider])
+    assert attempt.status == "error" and attempt.streamed is streamed
+    assert re.search(case.error, attempt.error), attempt.error
+    assert attempt.model_used in (None, REPORTED[provider])
     usage = streamed and case.partial and provider in USAGE_IN_EVERY_CHUNK
-    assert_usage(attempt, attempt["model_used"] or MODELS[provider], PARTIAL if usage else None)
+    assert_usage(attempt, attempt.model_used or MODELS[provider], PARTIAL if usage else None)
     floor = FIRST_BYTE if case.hang else 0.0
-    assert floor <= attempt["latency_s"] < HANG  # the chain, not the server, ended it
+    assert floor <= attempt.latency_s < HANG  # the chain, not the server, ended it
 
 
-def assert_answered(attempt: dict[str, Any], provider: str, streamed: bool) -> None:
-    assert (attempt["provider"], attempt["model_requested"]) == (provider, MODELS[provider])
-    assert (attempt["status"], attempt["error"], attempt["streamed"]) == ("success", None, streamed)
-    assert attempt["model_used"] == REPORTED[provider]
+def assert_answered(attempt: ModelAttempt, provider: str, streamed: bool) -> None:
+    assert (attempt.provider, attempt.model_requested) == (provider, MODELS[provider])
+    assert (attempt.status, attempt.error, attempt.streamed) == ("success", None, streamed)
+    assert attempt.model_used == REPORTED[provider]
     assert_usage(attempt, REPORTED[provider], REPLIES[provider])
-    assert 0 < attempt["latency_s"] < HANG
+    assert 0 < attempt.latency_s < HANG
 
 
 @pytest.mark.parametrize(("name", "mode", "first"), matrix())
@@ -221,21 +222,22 @@ async def test_a_fault_moves_the_call_on_and_is_accounted(
         assert requests[first][1].at - requests[first][0].at >= 0.2  # Retry-After honoured
 
     names = [event for event, _ in client.events]
-    between = [] if case.retried else [FALLBACK_EVENT]
-    assert names == [ATTEMPT_EVENT, *between, ATTEMPT_EVENT]
-    failed, answered = attempts = client.of(ATTEMPT_EVENT)
+    between = [] if case.retried else [EventName.MODEL_FALLBACK]
+    assert names == [MODEL_ATTEMPT, *between, MODEL_ATTEMPT]
+    failed, answered = attempts = client.of(MODEL_ATTEMPT)
     assert_failed(failed, case, first, streamed)
     assert_answered(answered, answering, streamed)
-    assert metadata["attempts"] == attempts and metadata["cost_usd"] == answered["cost_usd"]
-    assert datetime.fromisoformat(failed["at"]) <= datetime.fromisoformat(answered["at"])
+    assert metadata["attempts"] == [attempt.wire() for attempt in attempts]
+    assert metadata["cost_usd"] == str(answered.cost_usd)
+    assert failed.at <= answered.at
 
     partial = streamed and case.partial
     if not case.retried:
-        [fallback] = client.of(FALLBACK_EVENT)
+        [fallback] = client.of(EventName.MODEL_FALLBACK)
         assert fallback == {
             "from_provider": first,
             "from_model": MODELS[first],
-            "error": failed["error"],
+            "error": failed.error,
             "to_provider": answering,
             "to_model": MODELS[answering],
             "discard_partial": partial,
@@ -269,7 +271,7 @@ async def test_astream_restarts_after_a_cut_stream(
     chunks = await stream(chain, client)
 
     assert "".join(chunk.text for chunk in chunks) == "".join(client.discarded) + client.text
-    [fallback] = client.of(FALLBACK_EVENT)
+    [fallback] = client.of(EventName.MODEL_FALLBACK)
     assert (fallback["to_provider"], fallback["discard_partial"]) == ("openai", True)
     assert client.text == ANSWER
     [seen] = client.discarded
@@ -277,7 +279,7 @@ async def test_astream_restarts_after_a_cut_stream(
     merged = reduce(add, chunks)
     assert merged.response_metadata["provider"] == "openai"
     assert merged.usage_metadata is not None and merged.usage_metadata["input_tokens"] == 1200
-    failed, answered = client.of(ATTEMPT_EVENT)
+    failed, answered = client.of(MODEL_ATTEMPT)
     assert_failed(failed, CASES["cut-stream"], "anthropic", streamed=True)
     assert_answered(answered, "openai", streamed=True)
 
@@ -295,18 +297,20 @@ async def test_all_links_failing_raises_and_every_attempt_is_a_ledger_row(
         await chain.ainvoke(QUESTION, config={"callbacks": [client]})
     await chain.ainvoke(QUESTION, config={"callbacks": [client]})  # 429, then openai answers
 
-    attempts = client.of(ATTEMPT_EVENT)
+    attempts = client.of(MODEL_ATTEMPT)
     assert caught.value.attempts == attempts[:3]
     for attempt, case in zip(
         attempts[:3], ("503", "hang-before-headers", "cut-stream"), strict=True
     ):
-        assert_failed(attempt, CASES[case], attempt["provider"], streamed=True)
-        listed = f"{attempt['provider']}/{attempt['model_requested']}: {attempt['error']}"
-        assert f"{listed} after {attempt['latency_s']:.2f}s" in str(caught.value)
-    assert attempts[2]["cost_usd"] is not None  # Gemini reported the broken stream's usage
+        assert_failed(attempt, CASES[case], attempt.provider, streamed=True)
+        listed = f"{attempt.provider}/{attempt.model_requested}: {attempt.error}"
+        assert f"{listed} after {attempt.latency_s:.2f}s" in str(caught.value)
+    assert attempts[2].cost_usd is not None  # Gemini reported the broken stream's usage
     assert_failed(attempts[3], CASES["429"], "anthropic", streamed=True)
     assert_answered(attempts[4], "openai", streamed=True)
-    assert [(f["from_provider"], f["to_provider"]) for f in client.of(FALLBACK_EVENT)] == [
+    assert [
+        (f["from_provider"], f["to_provider"]) for f in client.of(EventName.MODEL_FALLBACK)
+    ] == [
         ("anthropic", "openai"),
         ("openai", "google"),
         ("anthropic", "openai"),
@@ -323,14 +327,9 @@ async def test_all_links_failing_raises_and_every_attempt_is_a_ledger_row(
             rows = {row.id: row for row in await session.scalars(select(LedgerEntry))}
     finally:
         await database.close()
-    assert rows.keys() == {attempt["id"] for attempt in attempts}
+    assert rows.keys() == {attempt.id for attempt in attempts}
     for attempt in attempts:
-        row = rows[attempt["id"]]
-        written = {key: getattr(row, key) for key in attempt}
-        cost = attempt["cost_usd"]
-        expected = attempt | {
-            "at": datetime.fromisoformat(attempt["at"]),
-            "cost_usd": None if cost is None else Decimal(cost),
-        }
-        assert written == expected
+        row = rows[attempt.id]
+        written = {key: getattr(row, key) for key in ModelAttempt.model_fields}
+        assert written == attempt.model_dump()
         assert (row.tenant, row.task_id, row.agent) == ("acme", "task-1", "coordinator")

@@ -75,7 +75,7 @@ def chat_model(fake: FakeProviders, provider: str, home: Path) -> tuple[BaseChat
 
     A whole attempt may take 1 s: Gemini's only timeout, shorter than a hang (``HANG``).
     """
-    settings = fake.settings(home, providers=[provider], request_timeout=1.0)
+    settings = fake.settings(home, providers=[provider], request_timeout_s=1.0)
     [link] = [p for p in build_providers(settings) if p.default]
     return link.chat_model, link.model
 

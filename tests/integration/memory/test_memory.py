@@ -15,14 +15,14 @@ import redis.asyncio
 
 from aimesh.errors import InvalidInputError
 from aimesh.memory.embeddings import embedding_function
-from aimesh.memory.items import MemoryItem, Scope, Source
+from aimesh.memory.items import MemoryItem, MemoryScope, Source
 from aimesh.memory.redis_store import RedisMemory
 from aimesh.memory.semantic import SemanticMemory, open_chroma
 from aimesh.memory.shared import SharedMemory
 from aimesh.store.redis import open_redis
 
 SERVER_URL = "redis://127.0.0.1:6379/13"
-ACME = Scope("acme", "net-1")
+ACME = MemoryScope("acme", "net-1")
 USER = Source(kind="user", name="ada")
 
 
@@ -104,7 +104,7 @@ async def test_items_listed_by_type_and_recency_and_recalled_by_meaning(
 
 async def test_another_tenant_or_network_never_sees_an_item(memory: SharedMemory) -> None:
     item = await memory.add(ACME, "fact", "C01234 pays late every month", USER)
-    for other in (Scope("globex", "net-1"), Scope("acme", "net-2")):
+    for other in (MemoryScope("globex", "net-1"), MemoryScope("acme", "net-2")):
         assert await memory.get(other, item.id) is None
         assert await memory.newest(other) == []
         assert await memory.recall(other, "who pays late?") == []
@@ -118,7 +118,7 @@ async def test_another_tenant_or_network_never_sees_an_item(memory: SharedMemory
 )
 def test_a_scope_without_a_clean_tenant_and_network_is_refused(tenant: str, network: str) -> None:
     with pytest.raises(InvalidInputError):
-        Scope(tenant, network)
+        MemoryScope(tenant, network)
 
 
 async def test_the_store_refuses_an_item_of_another_scope(memory: SharedMemory) -> None:
@@ -150,7 +150,7 @@ async def test_delete_and_expiry_remove_an_item_from_both_stores(memory: SharedM
 async def test_a_failed_redis_write_leaves_nothing_in_chroma(
     memory: SharedMemory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def refuse(scope: Scope, item: MemoryItem) -> None:
+    async def refuse(scope: MemoryScope, item: MemoryItem) -> None:
         raise redis.ConnectionError("down")
 
     monkeypatch.setattr(memory.items, "put", refuse)

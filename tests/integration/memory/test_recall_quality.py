@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from aimesh.memory.embeddings import embedding_function
-from aimesh.memory.items import Scope, Source
+from aimesh.memory.items import MemoryScope, Source
 from aimesh.memory.redis_store import RedisMemory
 from aimesh.memory.semantic import SemanticMemory, open_chroma
 from aimesh.memory.shared import SharedMemory
@@ -59,7 +59,7 @@ async def memory(tmp_path: Path, embed: Any) -> AsyncIterator[SharedMemory]:
 
 
 async def store_notes(
-    memory: SharedMemory, scope: Scope, notes: list[dict[str, Any]]
+    memory: SharedMemory, scope: MemoryScope, notes: list[dict[str, Any]]
 ) -> dict[str, str]:
     """Store every note in ``scope``; returns the note id of each stored item id."""
     ids: dict[str, str] = {}
@@ -72,7 +72,7 @@ async def store_notes(
 async def test_relevant_note_is_in_top_3_for_at_least_80_percent_of_questions(
     memory: SharedMemory, recall_set: dict[str, Any]
 ) -> None:
-    scope = Scope("msp-recall", "net-1")
+    scope = MemoryScope("msp-recall", "net-1")
     note_of = await store_notes(memory, scope, recall_set["notes"])
     questions = recall_set["questions"]
 
@@ -100,7 +100,7 @@ async def test_relevant_note_is_in_top_3_for_at_least_80_percent_of_questions(
 async def test_a_tenant_never_recalls_another_tenants_items(
     memory: SharedMemory, recall_set: dict[str, Any]
 ) -> None:
-    first, second = Scope("msp-a", "net-1"), Scope("msp-b", "net-1")
+    first, second = MemoryScope("msp-a", "net-1"), MemoryScope("msp-b", "net-1")
     first_ids = set(await store_notes(memory, first, recall_set["notes"]))
     second_ids = set(await store_notes(memory, second, recall_set["notes"]))
     assert not first_ids & second_ids

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 import redis.asyncio
 
-from aimesh.store.database import Database
 from aimesh.store.redis import open_redis
 
 SERVER_URL = "redis://127.0.0.1:6379/15"
@@ -28,16 +27,3 @@ async def redis_client(
     else:
         async with open_redis(None, tmp_path) as client:
             yield client
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """The migrated database: a SQLite file, or a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'aimesh.sqlite'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    database = Database(url)
-    await database.migrate()
-    yield database
-    await database.close()

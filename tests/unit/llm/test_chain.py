@@ -150,13 +150,12 @@ async def test_all_failing_raises_one_error_listing_every_attempt() -> None:
     with pytest.raises(AllProvidersFailedError) as caught:
         await chain.ainvoke(QUESTION)
     attempts = caught.value.attempts
-    assert [(a["provider"], a["model_requested"]) for a in attempts] == [
+    assert [(a.provider, a.model_requested) for a in attempts] == [
         ("anthropic", "claude"),
         ("local", "qwen"),
     ]
-    assert "decode failed" in attempts[1]["error"] and "2 provider attempts failed" in str(
-        caught.value
-    )
+    assert attempts[1].error is not None and "decode failed" in attempts[1].error
+    assert "2 provider attempts failed" in str(caught.value)
 
 
 async def test_fallback_dispatches_model_fallback_events() -> None:
@@ -306,7 +305,7 @@ async def test_a_stalled_stream_times_out_and_falls_back() -> None:
     stalled = [AIMessageChunk("C0"), Pause(1.5), AIMessageChunk("never")]
     chain = ProviderChain(
         providers=[provider("openai", "gpt", stalled), provider("local", "qwen", chunks("ok"))],
-        settings=Settings(first_byte_timeout=0.2, _env_file=None),
+        settings=Settings(first_byte_timeout_s=0.2, _env_file=None),
         streaming=True,
     )
     message = await chain.ainvoke(QUESTION)
@@ -315,10 +314,10 @@ async def test_a_stalled_stream_times_out_and_falls_back() -> None:
     assert 0.2 <= attempt["latency_s"] < 2
 
 
-async def test_a_hung_call_times_out_after_request_timeout() -> None:
+async def test_a_hung_call_times_out_after_request_timeout_s() -> None:
     chain = ProviderChain(
         providers=[provider("openai", "gpt", Pause(1.5)), provider("local", "qwen", answer("ok"))],
-        settings=Settings(request_timeout=0.2, _env_file=None),
+        settings=Settings(request_timeout_s=0.2, _env_file=None),
     )
     message = await chain.ainvoke(QUESTION)
     assert message.text == "ok"
@@ -339,11 +338,11 @@ async def test_retry_after_that_fits_the_budget_retries_the_same_model() -> None
     )
     assert message.response_metadata["provider"] == "openai" and seen(second) == []
     attempts = [data for name, data in recorder.events if name == "model_attempt"]
-    assert [(a["model_requested"], a["status"]) for a in attempts] == [
+    assert [(a.model_requested, a.status) for a in attempts] == [
         ("gpt-4.1-mini", "error"),
         ("gpt-4.1-mini", "success"),
     ]
-    assert attempts == message.response_metadata["attempts"]
+    assert [a.wire() for a in attempts] == message.response_metadata["attempts"]
     assert not [name for name, _ in recorder.events if name == "model_fallback"]
 
 
@@ -367,11 +366,13 @@ async def test_each_attempt_is_a_ledger_row_event() -> None:
     )
     await chain.ainvoke(QUESTION, config={"callbacks": [recorder]})
     failed, answered = [data for name, data in recorder.events if name == "model_attempt"]
-    assert failed["status"] == "error" and failed["cost_usd"] is None
-    assert failed["input_tokens"] is None and failed["model_used"] is None
-    assert answered["status"] == "success" and answered["input_tokens"] == 2000
-    assert answered["output_tokens"] == 100 and Decimal(answered["cost_usd"]) > 0
-    assert answered["price_source"].startswith("genai-prices ") and len(answered["id"]) == 32
+    assert failed.status == "error" and failed.cost_usd is None
+    assert failed.input_tokens is None and failed.model_used is None
+    assert answered.status == "success" and answered.input_tokens == 2000
+    assert answered.output_tokens == 100 and answered.cost_usd is not None
+    assert answered.cost_usd > 0
+    assert answered.price_source is not None and answered.price_source.startswith("genai-prices ")
+    assert len(answered.id) == 32
 
 
 async def test_an_open_breaker_skips_its_model_but_never_the_last() -> None:

@@ -29,9 +29,9 @@ def test_all_providers_in_order_with_sdk_retries_off(gguf_file: Path, tmp_path: 
         openai_api_key="sk-openai",
         google_api_key="g-key",
         gguf_path=gguf_file,
-        connect_timeout=2.5,
-        first_byte_timeout=12.5,
-        request_timeout=40,
+        connect_timeout_s=2.5,
+        first_byte_timeout_s=12.5,
+        request_timeout_s=40,
         max_output_tokens=300,
     )
     providers = build_providers(settings)

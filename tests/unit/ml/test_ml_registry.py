@@ -4,13 +4,12 @@ from typing import Any
 import joblib
 import pytest
 
-from aimesh.errors import InvalidInputError
+from aimesh.errors import InvalidInputError, ModelNotFoundError
 from aimesh.ml import registry as registry_module
 from aimesh.ml.registry import (
     LATEST_FILE,
     MODEL_FILE,
     ModelCard,
-    ModelNotFoundError,
     ModelRegistry,
     sha256_file,
 )

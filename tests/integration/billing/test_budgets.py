@@ -12,13 +12,14 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from aimesh.agents.specialist import MAX_MODEL_CALLS
+from aimesh.billing.admin import create_budget
+from aimesh.billing.amounts import parse_limit, to_nusd, to_usd, window_start
+from aimesh.billing.budgets import Budgets, Spender
+from aimesh.billing.run_bound import RunBound, max_model_calls
 from aimesh.config import Settings
 from aimesh.errors import BudgetExceededError, InvalidInputError
-from aimesh.llm.budget_admin import create_budget
-from aimesh.llm.budget_amounts import parse_limit, to_nusd, to_usd, window_start
-from aimesh.llm.budgets import Budgets, Spender
 from aimesh.llm.catalog import model_links
-from aimesh.llm.run_bound import RunBound, max_model_calls
 from aimesh.llm.selection import choose_route
 from aimesh.store.database import Database
 from aimesh.store.keys import create_key
@@ -52,7 +53,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def budgets(engine: AsyncEngine, settings: Settings) -> Budgets:
-    return Budgets(engine, settings, model_links(settings))
+    return Budgets(engine, settings, model_links(settings), calls_per_delegation=MAX_MODEL_CALLS)
 
 
 async def network(db: Database, tenant: str = TENANT) -> str:
@@ -255,9 +256,11 @@ async def test_budgets_are_validated_naming_the_field(db: Database) -> None:
 
 
 def test_worst_case_of_a_run_is_calls_times_the_route_links_summed(settings: Settings) -> None:
-    bound = RunBound.of(settings, max_delegations=6, max_tokens=[None, 2048])
+    bound = RunBound.of(
+        settings, max_delegations=6, calls_per_delegation=MAX_MODEL_CALLS, max_tokens=[None, 2048]
+    )
     assert bound == RunBound(model_calls=26, input_tokens=32_000, output_tokens=2048)
-    assert max_model_calls(1) == 6
+    assert max_model_calls(1, MAX_MODEL_CALLS) == 6
     local = [link.key for link in model_links(settings) if link.provider == "local"]
     assert bound.run_usd(local) == 0
     # gpt-4.1: $2 / $8 per million input / output tokens; gpt-4.1-mini: $0.40 / $1.60
@@ -332,7 +335,9 @@ async def test_an_unknown_price_counts_as_over_the_budget(db: Database, tmp_path
         openai_base_url="http://127.0.0.1:9/v1",
         openai_models=["our-own-model"],
     )
-    budgets = Budgets(db.engine, settings, model_links(settings))
+    budgets = Budgets(
+        db.engine, settings, model_links(settings), calls_per_delegation=MAX_MODEL_CALLS
+    )
     net = await network(db)
     spender = Spender(TENANT, net)
     local = next(link.key for link in budgets.links if link.provider == "local")

@@ -24,8 +24,8 @@ counts, so that a task is refused with HTTP 402 only when its budget is spent, n
 running tasks hold reservations that may come back. A budget counts the spend of runs from
 its creation; runs under no budget reserve nothing.
 
-The worst case reserved is :class:`aimesh.llm.run_bound.RunBound`'s; amounts are in
-:mod:`aimesh.llm.budget_amounts`.
+The worst case reserved is :class:`aimesh.billing.run_bound.RunBound`'s; amounts are in
+:mod:`aimesh.billing.amounts`.
 """
 
 import uuid
@@ -40,11 +40,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from aimesh.billing.amounts import limit_nusd, to_nusd, to_usd, window_start
+from aimesh.billing.run_bound import RunBound
 from aimesh.config import Settings
 from aimesh.errors import BudgetExceededError, NoProviderError
-from aimesh.llm.budget_amounts import limit_nusd, to_nusd, to_usd, window_start
+from aimesh.llm.attempt import ModelAttempt
 from aimesh.llm.catalog import ModelInfo
-from aimesh.llm.run_bound import RunBound
 from aimesh.llm.selection import ModelSelection, choose_route
 from aimesh.store.tables import (
     Agent,
@@ -79,6 +80,11 @@ class Billed(NamedTuple):
     input_tokens: int | None
     output_tokens: int | None
     cost_usd: Decimal | None
+
+    @classmethod
+    def of(cls, attempt: ModelAttempt) -> "Billed":
+        """The billed figures of an attempt the chain built."""
+        return cls(attempt.status, attempt.input_tokens, attempt.output_tokens, attempt.cost_usd)
 
 
 def billed_usd(attempts: Iterable[Billed]) -> Decimal | None:
@@ -178,16 +184,26 @@ class Budgets:
         settings: Token caps (the worst case of a run).
         links: The chain's links (:func:`aimesh.llm.catalog.model_links`): the routes a
             run may take, and those it may be downgraded to.
+        calls_per_delegation: Model calls one delegation's specialist may make (the service
+            layer passes :data:`aimesh.agents.specialist.MAX_MODEL_CALLS`).
     """
 
-    def __init__(self, engine: AsyncEngine, settings: Settings, links: Sequence[ModelInfo]) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        settings: Settings,
+        links: Sequence[ModelInfo],
+        *,
+        calls_per_delegation: int,
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.links = links
+        self.calls_per_delegation = calls_per_delegation
 
     def bound(self, max_delegations: int, max_tokens: Iterable[int | None] = ()) -> RunBound:
         """The worst case of a run with this delegation cap and its agents' ``max_tokens``."""
-        return RunBound.of(self.settings, max_delegations, max_tokens)
+        return RunBound.of(self.settings, max_delegations, self.calls_per_delegation, max_tokens)
 
     async def reserve(
         self,

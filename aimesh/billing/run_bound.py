@@ -2,14 +2,16 @@
 
 Worst case of a run (:class:`RunBound`), every figure from the code and genai-prices:
 
-- Model calls per run <= ``(MAX_MODEL_CALLS + 1) * D + 2``, D = the run's delegation cap
-  (the network's ``max_iterations``, which the runner passes as ``max_delegations``): the
+- Model calls per run <= ``(C + 1) * D + 2``, D = the run's delegation cap (the network's
+  ``max_iterations``, which the runner passes as ``max_delegations``), C = the model calls one
+  delegation may make (``calls_per_delegation``, which the service layer passes in: its
+  specialists' :data:`aimesh.agents.specialist.MAX_MODEL_CALLS`): the
   loop guard (:func:`aimesh.graphs.guards.check_delegations`) refuses a coordinator step
   that would bring the question's delegations over D, so at most D coordinator steps
   delegate, and then one more step answers (or is refused), and the grounding check may
   ask once for a rewrite (:meth:`aimesh.graphs.coordinator.Coordinator.grounded`): D + 2
-  coordinator calls. Each delegation runs one specialist, which makes at most
-  :data:`aimesh.agents.specialist.MAX_MODEL_CALLS` calls (its ``SpecialistLoop``).
+  coordinator calls. Each delegation runs one specialist, which makes at most C calls (its
+  ``SpecialistLoop``).
 - One call costs at most the sum, over the links of its route, of ``max_input_tokens`` at
   the link's input price plus the output cap at its output price (genai-prices, tiers
   included). A sum, not the dearest link: within one call the chain may try every link,
@@ -29,7 +31,6 @@ from decimal import Decimal
 
 from langchain_core.messages.ai import UsageMetadata
 
-from aimesh.agents.specialist import MAX_MODEL_CALLS
 from aimesh.config import Settings
 from aimesh.llm.cost import price_usd
 
@@ -38,9 +39,14 @@ COORDINATOR_EXTRA_CALLS = 2
 refuses) and one grounding rewrite."""
 
 
-def max_model_calls(max_delegations: int) -> int:
-    """Most provider-chain calls one run can make (the module docstring derives it)."""
-    return (MAX_MODEL_CALLS + 1) * max_delegations + COORDINATOR_EXTRA_CALLS
+def max_model_calls(max_delegations: int, calls_per_delegation: int) -> int:
+    """Most provider-chain calls one run can make (the module docstring derives it).
+
+    Args:
+        max_delegations: The run's delegation cap.
+        calls_per_delegation: Model calls one delegation's specialist may make.
+    """
+    return (calls_per_delegation + 1) * max_delegations + COORDINATOR_EXTRA_CALLS
 
 
 @functools.lru_cache(maxsize=256)
@@ -71,11 +77,23 @@ class RunBound:
 
     @classmethod
     def of(
-        cls, settings: Settings, max_delegations: int, max_tokens: Iterable[int | None] = ()
+        cls,
+        settings: Settings,
+        max_delegations: int,
+        calls_per_delegation: int,
+        max_tokens: Iterable[int | None] = (),
     ) -> "RunBound":
-        """The bound of a run with this delegation cap and its agents' ``max_tokens``."""
+        """The bound of a run with these caps and its agents' ``max_tokens``.
+
+        Args:
+            settings: Token caps per call (``max_input_tokens``, ``max_output_tokens``).
+            max_delegations: The run's delegation cap.
+            calls_per_delegation: Model calls one delegation's specialist may make.
+            max_tokens: The agents' own output caps (None: the settings').
+        """
         outputs = [settings.max_output_tokens, *(n for n in max_tokens if n)]
-        return cls(max_model_calls(max_delegations), settings.max_input_tokens, max(outputs))
+        calls = max_model_calls(max_delegations, calls_per_delegation)
+        return cls(calls, settings.max_input_tokens, max(outputs))
 
     @classmethod
     def one_call(cls, settings: Settings, max_tokens: int | None = None) -> "RunBound":

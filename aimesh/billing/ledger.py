@@ -1,11 +1,11 @@
 """The model-call ledger: one row per model call attempt through the provider chain.
 
-The chain dispatches a ``model_attempt`` custom event as each attempt ends (success or
-failure); the run's :class:`~aimesh.graphs.events.EventRecorder` hands it, with the agent
-whose call it was, to whoever keeps the run (the task runner), who writes it here with the
-run's tenant, network, task, API key and user. Rows are only ever inserted (the migration's
-trigger refuses UPDATE). The figures of ``/stats/cost``, ``/stats/usage`` and the measured
-history of ``/stats/models`` are aggregates of these rows.
+The chain builds a :class:`~aimesh.llm.attempt.ModelAttempt` as each attempt ends (success
+or failure) and dispatches it; the run's :class:`~aimesh.graphs.events.EventRecorder` hands
+it, with the agent whose call it was, to whoever keeps the run (the budgeted-run service),
+who writes it here with the run's tenant, network, task, API key and user. Rows are only
+ever inserted (the migration's trigger refuses UPDATE). The figures of ``/stats/cost``,
+``/stats/usage`` and the measured history of ``/stats/models`` are aggregates of these rows.
 
 Money is exact: ``cost_usd`` is a Decimal stored as a decimal string, None when the price is
 unknown (never 0 for unknown; the local model costs exactly 0), and sums are Decimal sums.
@@ -14,20 +14,12 @@ unknown (never 0 for unknown; the local model costs exactly 0), and sums are Dec
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
+from decimal import Decimal
 from statistics import fmean
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -41,7 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from aimesh.config import ProviderName
+from aimesh.errors import LedgerPayloadError
+from aimesh.llm.attempt import ModelAttempt
 from aimesh.llm.route import link_key
 from aimesh.store.batch import GroupCommit
 from aimesh.store.tables import LedgerEntry
@@ -50,6 +43,8 @@ SOURCE = "model_ledger: one row per model call attempt"
 """Where the ledger's figures come from (stated by every statistic built on them)."""
 
 Connection = AsyncSession | AsyncConnection
+_BOUNDED = ("model_requested", "model_used", "price_source", "agent", "tool")
+"""String columns of a row whose values come from outside the ledger, with a length limit."""
 
 
 def _length(column: str) -> int:
@@ -58,124 +53,6 @@ def _length(column: str) -> int:
     if not isinstance(length, int):
         raise TypeError(f"model_ledger.{column} is not a bounded string column")
     return length
-
-
-def _utc_time(value: Any) -> datetime:
-    """An ISO-8601 time with a UTC offset (``...Z`` or ``+00:00``) as an aware datetime."""
-    if not isinstance(value, str):
-        raise ValueError(f"must be an ISO-8601 time string, not {type(value).__name__}")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not an ISO-8601 time") from exc
-    if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} has no UTC offset; send e.g. '2026-01-01T00:00:00+00:00'")
-    return parsed.astimezone(UTC)
-
-
-def _usd(value: Any) -> Decimal | None:
-    """A USD amount given as a decimal string (None = unknown); floats are refused."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(
-            f"must be a decimal string of USD or null, not {type(value).__name__} "
-            "(a float would lose exactness)"
-        )
-    try:
-        amount = Decimal(value)
-    except InvalidOperation as exc:
-        raise ValueError(f"{value!r} is not a decimal number") from exc
-    if not amount.is_finite() or amount < 0:
-        raise ValueError(f"{value!r} is not a finite amount >= 0")
-    return amount
-
-
-def _text(column: str) -> Any:
-    return StringConstraints(min_length=1, max_length=_length(column))
-
-
-Tokens = Annotated[int, Field(ge=0)] | None
-
-
-class Attempt(BaseModel):
-    """One ``model_attempt`` payload of the provider chain, validated.
-
-    A ledger row without its run context. Strict: every field is required, with exactly
-    its JSON type (no coercion: ``"12"`` is not a token count, a float is not a USD amount);
-    unknown fields are refused.
-
-    Attributes:
-        id: Attempt id, 32 lowercase hex digits.
-        at: When the attempt started, UTC.
-        provider: ``anthropic``, ``openai``, ``google`` or ``local``.
-        model_requested: The configured model the chain asked for.
-        model_used: The model the provider reported (a dated variant); None if none.
-        status: ``success`` or ``error``.
-        error: ``"ExcType: message"`` of a failed attempt; None when it succeeded.
-        streamed: Whether the attempt streamed.
-        input_tokens: Tokens as the provider reported them; None = not reported.
-        output_tokens: As above.
-        cached_tokens: As above.
-        reasoning_tokens: As above.
-        cost_usd: USD priced by genai-prices; None = unknown; 0 for the local model.
-        price_source: ``"genai-prices X.Y.Z"``, or None when nothing was priced.
-        latency_s: Seconds from the attempt's start to its end.
-    """
-
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-
-    id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
-    at: Annotated[datetime, BeforeValidator(_utc_time)]
-    provider: ProviderName
-    model_requested: Annotated[str, _text("model_requested")]
-    model_used: Annotated[str, _text("model_used")] | None
-    status: Literal["success", "error"]
-    error: Annotated[str, StringConstraints(min_length=1)] | None
-    streamed: bool
-    input_tokens: Tokens
-    output_tokens: Tokens
-    cached_tokens: Tokens
-    reasoning_tokens: Tokens
-    cost_usd: Annotated[Decimal | None, BeforeValidator(_usd)]
-    price_source: Annotated[str, _text("price_source")] | None
-    latency_s: Annotated[float, Field(ge=0, allow_inf_nan=False)]
-
-    @model_validator(mode="after")
-    def _error_matches_status(self) -> "Attempt":
-        if (self.status == "error") != (self.error is not None):
-            raise ValueError(
-                f"error: a status {self.status!r} attempt must have "
-                f"{'an error message' if self.status == 'error' else 'error null'}"
-            )
-        return self
-
-
-class LedgerPayloadError(ValueError):
-    """A ``model_attempt`` payload cannot be a ledger row; the message names each bad field."""
-
-
-def parse_attempt(payload: Mapping[str, Any]) -> Attempt:
-    """Validate one ``model_attempt`` payload.
-
-    Args:
-        payload: The chain's JSON-safe dict (see :class:`Attempt`).
-
-    Returns:
-        The attempt, ``at`` as an aware UTC datetime and ``cost_usd`` as a Decimal.
-
-    Raises:
-        LedgerPayloadError: A field is missing, unknown, of the wrong type or out of range;
-            the message names every such field and what it must be.
-    """
-    try:
-        return Attempt.model_validate(dict(payload))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc']) or 'payload'}: {error['msg']}"
-            for error in exc.errors(include_url=False)
-        )
-        raise LedgerPayloadError(f"bad model_attempt payload: {problems}") from None
 
 
 @dataclass(frozen=True)
@@ -198,7 +75,7 @@ class RunContext:
 
 
 def ledger_row(
-    payload: Mapping[str, Any],
+    attempt: ModelAttempt,
     context: RunContext,
     *,
     agent: str | None = None,
@@ -207,20 +84,24 @@ def ledger_row(
     """The ledger row (column values) of one attempt in its run's context.
 
     Args:
-        payload: The chain's ``model_attempt`` payload.
+        attempt: The attempt, as the chain built it.
         context: Tenant, network, task, key and user of the run.
         agent: The agent whose model call it was.
         tool: The tool the call was made for, when known.
 
     Raises:
-        LedgerPayloadError: The payload is not a valid attempt, or ``agent`` / ``tool``
-            is longer than its column.
+        LedgerPayloadError: A model name, price source, ``agent`` or ``tool`` is longer
+            than its column; the message names each.
     """
-    row = parse_attempt(payload).model_dump()
-    for name, value in (("agent", agent), ("tool", tool)):
-        if value is not None and len(value) > _length(name):
-            raise LedgerPayloadError(f"{name}: longer than {_length(name)} characters: {value!r}")
-    return {**row, **vars(context), "agent": agent, "tool": tool}
+    row = {**attempt.model_dump(), **vars(context), "agent": agent, "tool": tool}
+    too_long = [
+        f"{name}: longer than {_length(name)} characters: {row[name]!r}"
+        for name in _BOUNDED
+        if row[name] is not None and len(row[name]) > _length(name)
+    ]
+    if too_long:
+        raise LedgerPayloadError(f"bad ledger row: {'; '.join(too_long)}")
+    return row
 
 
 class Ledger:
@@ -239,7 +120,7 @@ class Ledger:
 
     async def record(
         self,
-        payload: Mapping[str, Any],
+        attempt: ModelAttempt,
         context: RunContext,
         *,
         agent: str | None = None,
@@ -248,10 +129,10 @@ class Ledger:
         """Append the row :func:`ledger_row` makes of the arguments; returns once committed.
 
         Raises:
-            LedgerPayloadError: The payload is not a valid attempt (nothing is written).
+            LedgerPayloadError: A value is longer than its column (nothing is written).
             SQLAlchemyError: The row could not be written (e.g. its id exists already).
         """
-        await self._rows.submit(ledger_row(payload, context, agent=agent, tool=tool))
+        await self._rows.submit(ledger_row(attempt, context, agent=agent, tool=tool))
 
 
 async def _insert(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[None]:
@@ -263,7 +144,7 @@ async def _insert(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -
 
 
 @dataclass(frozen=True)
-class Period:
+class LedgerFilter:
     """Which rows a query covers: a tenant's (None = every tenant's), ``since <= at < until``.
 
     ``at`` is an attempt's start time; None bounds are open.
@@ -274,7 +155,7 @@ class Period:
     until: datetime | None = None
 
     def where(self) -> list[ColumnElement[bool]]:
-        """The SQL conditions of this period."""
+        """The SQL conditions of this filter."""
         conditions: list[ColumnElement[bool]] = []
         if self.tenant is not None:
             conditions.append(LedgerEntry.tenant == self.tenant)
@@ -328,8 +209,8 @@ class CostTotals:
     per_network: dict[str, Decimal] = field(default_factory=dict)
 
 
-async def cost_totals(connection: Connection, period: Period) -> CostTotals:
-    """Spend over ``period``: total and per model, user and network (USD, exact).
+async def cost_totals(connection: Connection, rows: LedgerFilter) -> CostTotals:
+    """Spend over ``rows``: total and per model, user and network (USD, exact).
 
     One ``GROUP BY`` query (model, user, network, cost); the decimal strings of each group
     are summed as Decimals here, since SQLite has no exact decimal arithmetic. A failed
@@ -338,7 +219,7 @@ async def cost_totals(connection: Connection, period: Period) -> CostTotals:
 
     Args:
         connection: A session or connection of the database.
-        period: Tenant and time range.
+        rows: Tenant and time range.
 
     Returns:
         The totals; empty when the period has no rows.
@@ -347,7 +228,7 @@ async def cost_totals(connection: Connection, period: Period) -> CostTotals:
     columns = (LedgerEntry.provider, LedgerEntry.model_requested, LedgerEntry.user_id)
     query = (
         select(*columns, LedgerEntry.network_id, billed, func.count().label("n"))
-        .where(*period.where())
+        .where(*rows.where())
         .group_by(*columns, LedgerEntry.network_id, billed)
     )
     totals = CostTotals()
@@ -371,14 +252,18 @@ async def cost_totals(connection: Connection, period: Period) -> CostTotals:
     return totals
 
 
-@dataclass(frozen=True)
-class TokenTotals:
-    """Tokens as providers reported them, summed; None = no call in the group reported it."""
+class TokenCounts(BaseModel):
+    """Tokens as providers reported them, summed; None = no call in the group reported it.
 
-    input: int | None = None
-    output: int | None = None
-    cached: int | None = None
-    reasoning: int | None = None
+    The ``tokens`` of ``/stats/usage`` as well.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    input: int | None
+    output: int | None
+    cached: int | None
+    reasoning: int | None
 
 
 @dataclass(frozen=True)
@@ -395,10 +280,10 @@ class ModelUsage:
     calls: int
     failures: int
     mean_latency_s: float
-    tokens: TokenTotals
+    tokens: TokenCounts
 
 
-def _per_model(period: Period, *columns: Any) -> Select[Any]:
+def _per_model(rows: LedgerFilter, *columns: Any) -> Select[Any]:
     """Calls, failures, mean latency, then ``columns``, per provider and model requested."""
     return (
         select(
@@ -409,7 +294,7 @@ def _per_model(period: Period, *columns: Any) -> Select[Any]:
             func.avg(LedgerEntry.latency_s),
             *columns,
         )
-        .where(*period.where())
+        .where(*rows.where())
         .group_by(LedgerEntry.provider, LedgerEntry.model_requested)
         .order_by(LedgerEntry.provider, LedgerEntry.model_requested)
     )
@@ -427,23 +312,24 @@ _TOKEN_SUMS = (
 )
 
 
-def _tokens(sums: Sequence[Any]) -> TokenTotals:
-    return TokenTotals(*(None if s is None else int(s) for s in sums))
+def _tokens(sums: Sequence[Any]) -> TokenCounts:
+    input_, output, cached, reasoning = (None if s is None else int(s) for s in sums)
+    return TokenCounts(input=input_, output=output, cached=cached, reasoning=reasoning)
 
 
-async def usage_per_model(connection: Connection, period: Period) -> dict[str, ModelUsage]:
-    """Calls, failures, mean latency and tokens per ``provider/model`` over ``period``.
+async def usage_per_model(connection: Connection, rows: LedgerFilter) -> dict[str, ModelUsage]:
+    """Calls, failures, mean latency and tokens per ``provider/model`` over ``rows``.
 
     One ``GROUP BY`` query with SQL aggregates.
 
     Args:
         connection: A session or connection of the database.
-        period: Tenant and time range.
+        rows: Tenant and time range.
 
     Returns:
         ``{"provider/model": usage}``, sorted by key; empty when the period has no rows.
     """
-    query = _per_model(period, *_TOKEN_SUMS)
+    query = _per_model(rows, *_TOKEN_SUMS)
     return {
         link_key(provider, model): ModelUsage(
             calls=int(calls),
@@ -455,7 +341,7 @@ async def usage_per_model(connection: Connection, period: Period) -> dict[str, M
     }
 
 
-def total_tokens(models: Mapping[str, ModelUsage]) -> TokenTotals:
+def total_tokens(models: Mapping[str, ModelUsage]) -> TokenCounts:
     """The tokens of several models summed (None where none of them reported that count)."""
 
     def total(name: str) -> int | None:
@@ -463,7 +349,12 @@ def total_tokens(models: Mapping[str, ModelUsage]) -> TokenTotals:
         known = [c for c in counts if c is not None]
         return sum(known) if known else None
 
-    return TokenTotals(*(total(name) for name in ("input", "output", "cached", "reasoning")))
+    return TokenCounts(
+        input=total("input"),
+        output=total("output"),
+        cached=total("cached"),
+        reasoning=total("reasoning"),
+    )
 
 
 @dataclass(frozen=True)
@@ -489,7 +380,7 @@ class ModelHistory:
     mean_latency_s: float
 
 
-async def model_history(connection: Connection, period: Period) -> dict[str, ModelHistory]:
+async def model_history(connection: Connection, rows: LedgerFilter) -> dict[str, ModelHistory]:
     """Calls, failures, success rate, median and mean latency per ``provider/model``.
 
     One ``GROUP BY`` query, then one ordered ``LIMIT``/``OFFSET`` query per model for its
@@ -497,18 +388,18 @@ async def model_history(connection: Connection, period: Period) -> dict[str, Mod
 
     Args:
         connection: A session or connection of the database.
-        period: Tenant (None = every tenant's calls) and time range.
+        rows: Tenant (None = every tenant's calls) and time range.
 
     Returns:
         ``{"provider/model": history}`` of the models with at least one call.
     """
-    groups = _per_model(period)
+    groups = _per_model(rows)
     history: dict[str, ModelHistory] = {}
     for provider, model, calls, failures, mean in (await connection.execute(groups)).all():
         of_model = (LedgerEntry.provider == provider, LedgerEntry.model_requested == model)
         middle = (
             select(LedgerEntry.latency_s)
-            .where(*period.where(), *of_model)
+            .where(*rows.where(), *of_model)
             .order_by(LedgerEntry.latency_s)
             .offset((calls - 1) // 2)
             .limit(2 - calls % 2)

@@ -9,20 +9,16 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aimesh.errors import InvalidInputError
-from aimesh.llm.budget_amounts import check_limit, to_usd, window_start
+from aimesh.billing.amounts import check_limit, to_usd, window_start
+from aimesh.errors import InvalidInputError, ScopeNotFoundError
 from aimesh.store.tables import ApiKey, Budget, BudgetWindow, Network, utcnow
 
-Scope = Literal["tenant", "network", "key"]
-Period = Literal["day", "month"]
+BudgetScope = Literal["tenant", "network", "key"]
+BudgetPeriod = Literal["day", "month"]
 OnLimit = Literal["downgrade", "refuse"]
-SCOPES: tuple[Scope, ...] = ("tenant", "network", "key")
-PERIODS: tuple[Period, ...] = ("day", "month")
+SCOPES: tuple[BudgetScope, ...] = ("tenant", "network", "key")
+PERIODS: tuple[BudgetPeriod, ...] = ("day", "month")
 ON_LIMIT: tuple[OnLimit, ...] = ("downgrade", "refuse")
-
-
-class ScopeNotFoundError(InvalidInputError):
-    """A budget's ``scope_id`` is not the tenant, nor a network or API key of it."""
 
 
 def _choice(field_name: str, value: str, allowed: Sequence[str]) -> str:

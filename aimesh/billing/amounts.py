@@ -1,7 +1,7 @@
 """Budget amounts: USD limits, nano-USD integers and UTC calendar windows.
 
 Spend and reservations are kept in nano-USD integers (``budget_windows``) so that sums are
-exact and a reservation is one conditional integer ``UPDATE`` (:mod:`aimesh.llm.budgets`).
+exact and a reservation is one conditional integer ``UPDATE`` (:mod:`aimesh.billing.budgets`).
 """
 
 import re
