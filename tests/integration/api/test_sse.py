@@ -7,25 +7,22 @@ import random
 from httpx_sse import aconnect_sse
 from langchain_core.messages import AIMessage
 
-from tests.fakes import StreamingScriptedChatModel, call, calls
-from tests.integration.api.server import Running, serve
+from tests.fakes import NO_TOOLS, Scripts, call, calls, scripted
+from tests.helpers.api import Running, serve
 
 ANSWER_WORDS = 600
 
 
-def long_answer_model(delay_s: float) -> StreamingScriptedChatModel:
+def long_answer_script() -> Scripts:
+    """The churn question, answered in ``ANSWER_WORDS`` words."""
     answer = " ".join(["ranked"] * ANSWER_WORDS)
-    return StreamingScriptedChatModel(
-        streaming=True,
-        token_delay_s=delay_s,
-        scripts={
-            "ask_churn_analyst": [
-                calls(call("ask_churn_analyst", "c1", request="Top churn risks")),
-                AIMessage(answer),
-            ],
-            "top_churn_risks": [calls(call("top_churn_risks", "t1", limit=3))],
-        },
-    )
+    return {
+        "ask_churn_analyst": [
+            calls(call("ask_churn_analyst", "c1", request="Top churn risks")),
+            AIMessage(answer),
+        ],
+        "top_churn_risks": [calls(call("top_churn_risks", "t1", limit=3))],
+    }
 
 
 async def payloads(source) -> list[dict]:
@@ -59,7 +56,7 @@ async def test_fifty_cuts_and_reconnects_across_two_processes_lose_and_repeat_no
     service_settings,
 ):
     rng = random.Random(20261121)
-    model = long_answer_model(delay_s=0.004)
+    model = scripted(long_answer_script(), streaming=True, token_delay_s=0.004)
     async with contextlib.AsyncExitStack() as stack:
         first = await stack.enter_async_context(serve(service_settings, model))
         second = await stack.enter_async_context(serve(service_settings, model))
@@ -88,8 +85,8 @@ async def test_fifty_cuts_and_reconnects_across_two_processes_lose_and_repeat_no
     assert {e["task_id"] for e in seen} == {task["id"]}
 
 
-async def test_reconnect_after_the_end_gets_nothing_more_and_closes(api, model):
-    model.scripts.update(long_answer_model(0).scripts)
+async def test_reconnect_after_the_end_gets_nothing_more_and_closes(api, scripts):
+    scripts.update(long_answer_script())
     key = await api.key()
     async with api.client(key) as client:
         network = (await client.post("/networks", json={"name": "sse"})).json()
@@ -114,8 +111,8 @@ async def test_bad_last_event_id_is_refused(api):
     assert "Last-Event-ID" in r.text
 
 
-async def test_generate_stream_sends_tokens_then_complete(api, model):
-    model.scripts["<no tools>"] = [AIMessage("Hello from the provider chain")]
+async def test_generate_stream_sends_tokens_then_complete(api, model, scripts):
+    scripts[NO_TOOLS] = [AIMessage("Hello from the provider chain")]
     key = await api.key()
     async with (
         api.client(key) as client,
@@ -130,7 +127,7 @@ async def test_generate_stream_sends_tokens_then_complete(api, model):
         "Hello from the provider chain"
     )
     assert [e["id"] for e in events] == list(range(1, len(events) + 1))
-    assert model.seen[-1][2].get("temperature") == 0.2
+    assert model.seen[-1][1].kwargs.get("temperature") == 0.2
 
 
 async def test_generate_stream_refuses_bad_input(api):

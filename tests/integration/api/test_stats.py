@@ -8,6 +8,7 @@ rows for the caller's tenant and period.
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from statistics import fmean
@@ -16,7 +17,6 @@ from typing import Any
 import pytest
 from httpx_sse import aconnect_sse
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatResult
 from pydantic import SecretStr
 from sqlalchemy import select
 
@@ -26,40 +26,35 @@ from aimesh.llm.chain import ProviderChain
 from aimesh.llm.cost import price_usd
 from aimesh.llm.providers import Provider
 from aimesh.store.tables import LedgerEntry
-from tests.fakes import StreamingScriptedChatModel
-from tests.integration.api.server import Running, serve
-from tests.integration.api.test_tasks import churn_script, new_network, submit, wait_done
-from tests.integration.api.test_tenants import key_id
+from tests.fakes import USAGE, CallInfo, FunctionChatModel, Scripts, by_role
+from tests.helpers.api import Running, key_id, serve
+from tests.helpers.tasks import churn_script, new_network, submit, wait_done
 
 MINI = "gpt-4.1-mini"
 SONNET = "claude-sonnet-4-5"
 MINI_KEY = f"openai/{MINI}"
 SONNET_KEY = f"anthropic/{SONNET}"
-USAGE = {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}  # every scripted reply
 
 
-class ReportingModel(StreamingScriptedChatModel):
-    """A scripted model that reports ``reported`` as the model that answered (so the chain
-    prices it with genai-prices), and fails its next ``failures`` calls with a provider error.
+@dataclass
+class Reporting:
+    """A fake model's function: it replies from ``scripts`` (``tests.fakes.by_role``),
+    reporting ``reported`` as the model that answered (so the chain prices it with
+    genai-prices), and fails its next ``failures`` calls with a provider error.
     """
 
+    scripts: Scripts
     reported: str = MINI
     failures: int = 0
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: Any = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def __call__(self, messages: list[BaseMessage], info: CallInfo) -> AIMessage | ProviderError:
         if self.failures:
             self.failures -= 1
-            raise ProviderError("HTTP 503 from the scripted provider")
-        result = super()._generate(messages, stop, run_manager, **kwargs)
-        reply = result.generations[0].message
+            return ProviderError("HTTP 503 from the scripted provider")
+        reply = by_role(self.scripts)(messages, info)
+        assert isinstance(reply, AIMessage)
         reply.response_metadata = {**reply.response_metadata, "model_name": self.reported}
-        return result
+        return reply
 
 
 Serve = Callable[..., contextlib.AbstractAsyncContextManager[Running]]
@@ -72,12 +67,21 @@ def serve_chain(service_settings: Settings) -> Serve:
     """
 
     @contextlib.asynccontextmanager
-    async def start(*links: tuple[ProviderName, str, ReportingModel]) -> AsyncIterator[Running]:
+    async def start(
+        *links: tuple[ProviderName, str, Reporting], token_delay_s: float = 0.0
+    ) -> AsyncIterator[Running]:
         configured: dict[str, Any] = {"providers": [name for name, _, _ in links]}
         for name, model, _ in links:
             configured |= {f"{name}_api_key": SecretStr("sk-test"), f"{name}_models": [model]}
         settings = service_settings.model_copy(update=configured)
-        providers = [Provider(name, model, fake) for name, model, fake in links]
+        providers = [
+            Provider(
+                name,
+                model,
+                FunctionChatModel(function=reporting, streaming=True, token_delay_s=token_delay_s),
+            )
+            for name, model, reporting in links
+        ]
         chain = ProviderChain(providers=providers, settings=settings, streaming=True)
         async with serve(settings, chain) as running:
             yield running
@@ -101,8 +105,7 @@ def usd(figures: dict[str, str]) -> dict[str, Decimal]:
 async def test_every_attempt_of_a_task_is_a_priced_row_and_the_stats_sum_them_exactly(
     serve_chain: Serve,
 ) -> None:
-    model = ReportingModel(scripts=churn_script(), streaming=True)
-    async with serve_chain(("openai", MINI, model)) as api:
+    async with serve_chain(("openai", MINI, Reporting(churn_script()))) as api:
         key = await api.key(tenant="acme", user_id="alice")
         async with api.client(key) as client:
             network = await new_network(client)
@@ -147,16 +150,16 @@ async def test_every_attempt_of_a_task_is_a_priced_row_and_the_stats_sum_them_ex
 async def test_fallbacks_and_failed_runs_are_counted_and_cost_nothing_unbilled(
     serve_chain: Serve,
 ) -> None:
-    down = ReportingModel(scripts={}, streaming=True, reported=SONNET, failures=2)
-    model = ReportingModel(scripts={}, streaming=True, reported="scripted-unpriced")
-    async with serve_chain(("anthropic", SONNET, down), ("openai", MINI, model)) as api:
+    down = Reporting({}, reported=SONNET, failures=2)
+    answering = Reporting({}, reported="scripted-unpriced")
+    async with serve_chain(("anthropic", SONNET, down), ("openai", MINI, answering)) as api:
         key = await api.key(tenant="acme", user_id="alice")
         async with api.client(key) as client:
             network = await new_network(client)
-            model.scripts["ask_churn_analyst"] = [AIMessage("Nobody is likely to churn.")]
+            answering.scripts["ask_churn_analyst"] = [AIMessage("Nobody is likely to churn.")]
             answered = await wait_done(client, await submit(client, network))
             assert answered["status"] == "succeeded", answered
-            model.failures = 1  # both links fail: the run fails
+            answering.failures = 1  # both links fail: the run fails
             failed = await wait_done(client, await submit(client, network))
             assert failed["status"] == "failed", failed
             assert failed["error"]["type"] == "AllProvidersFailedError"
@@ -187,9 +190,9 @@ async def test_fallbacks_and_failed_runs_are_counted_and_cost_nothing_unbilled(
 
 async def test_a_cancelled_run_keeps_the_attempts_it_made(serve_chain: Serve) -> None:
     slow = " ".join(["word"] * 4000)  # 80 s: the cancel always lands mid-answer
-    model = ReportingModel(scripts=churn_script(), streaming=True, token_delay_s=0.02)
-    model.scripts["ask_churn_analyst"][-1] = AIMessage(slow)
-    async with serve_chain(("openai", MINI, model)) as api:
+    scripts = churn_script()
+    scripts["ask_churn_analyst"][-1] = AIMessage(slow)
+    async with serve_chain(("openai", MINI, Reporting(scripts)), token_delay_s=0.02) as api:
         key = await api.key()
         async with api.client(key) as client:
             network = await new_network(client)
@@ -215,8 +218,7 @@ async def test_a_cancelled_run_keeps_the_attempts_it_made(serve_chain: Serve) ->
 
 
 async def test_period_filters_and_tenants_split_the_rows(serve_chain: Serve) -> None:
-    model = ReportingModel(scripts=churn_script(times=2), streaming=True)
-    async with serve_chain(("openai", MINI, model)) as api:
+    async with serve_chain(("openai", MINI, Reporting(churn_script(times=2)))) as api:
         a_key = await api.key(tenant="tenant-a", user_id="alice")
         b_key = await api.key(tenant="tenant-b", user_id="bob")
         async with api.client(a_key) as a, api.client(b_key) as b:

@@ -3,7 +3,6 @@ agents; networks that delete what hangs off them."""
 
 import asyncio
 import json
-import threading
 from decimal import Decimal
 
 from httpx_sse import aconnect_sse
@@ -11,45 +10,12 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, HumanMessage
 
 from aimesh.llm.catalog import local_model_name
-from tests.fakes import StreamingScriptedChatModel, call, calls
-
-CHURN = {
-    "ask_churn_analyst": [
-        calls(call("ask_churn_analyst", "c1", request="Top churn risks")),
-        AIMessage("The churn analyst ranked the clients most likely to leave."),
-    ],
-    "top_churn_risks": [calls(call("top_churn_risks", "t1", limit=3))],
-}
+from tests.fakes import NO_TOOLS, FunctionChatModel, call, calls
+from tests.helpers.tasks import churn_script, new_network, submit, wait_done
 
 
-def churn_script(times: int = 1) -> dict[str, list[AIMessage]]:
-    return {role: [m for _ in range(times) for m in replies] for role, replies in CHURN.items()}
-
-
-async def wait_done(client, task: dict, timeout: float = 60.0) -> dict:
-    path = f"/networks/{task['network_id']}/tasks/{task['id']}"
-    for _ in range(int(timeout / 0.05)):
-        current = (await client.get(path)).json()
-        if current["status"] not in ("pending", "running"):
-            return current
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"task {task['id']} still {current['status']}")
-
-
-async def submit(client, network: dict, text: str = "Who will churn?", **body) -> dict:
-    r = await client.post(f"/networks/{network['id']}/tasks", json={"task": text, **body})
-    assert r.status_code == 202, r.text
-    return r.json()
-
-
-async def new_network(client, **body) -> dict:
-    r = await client.post("/networks", json={"name": "MSP", **body})
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-async def test_a_task_runs_and_its_calls_reach_the_audit_log_ledger_and_stats(api, model):
-    model.scripts.update(churn_script())
+async def test_a_task_runs_and_its_calls_reach_the_audit_log_ledger_and_stats(api, model, scripts):
+    scripts.update(churn_script())
     key = await api.key()
     async with api.client(key) as client:
         network = await new_network(client)
@@ -66,7 +32,7 @@ async def test_a_task_runs_and_its_calls_reach_the_audit_log_ledger_and_stats(ap
         assert [c["tool"] for c in task["result"]["tool_calls"]] == ["top_churn_risks"]
         assert (task["tokens_input"], task["tokens_output"]) == (30, 15)  # 3 scripted calls
         assert Decimal(task["cost_usd"]) == 0  # the chain's price of the local link
-        coordinator_prompt = model.seen[0][1][-1]
+        coordinator_prompt = model.seen[0][0][-1]
         assert isinstance(coordinator_prompt, HumanMessage)
         assert coordinator_prompt.text.endswith('Context (JSON): {"region": "EU"}')
 
@@ -89,21 +55,21 @@ async def test_a_task_runs_and_its_calls_reach_the_audit_log_ledger_and_stats(ap
         assert list(cost["per_network"]) == [network["id"]]
 
 
-async def test_timeout_and_cancel_end_a_running_task(api, model):
+async def test_timeout_and_cancel_end_a_running_task(api, model, scripts):
     slow = " ".join(["word"] * 400)
     model.token_delay_s = 0.02
-    model.scripts["<no tools>"] = []
-    model.scripts["ask_churn_analyst"] = [AIMessage(slow), AIMessage(slow)]
+    scripts[NO_TOOLS] = []
+    scripts["ask_churn_analyst"] = [AIMessage(slow), AIMessage(slow)]
     key = await api.key()
     async with api.client(key) as client:
         network = await new_network(client, timeout_seconds=1)
         # the coordinator must delegate first: give it a direct answer instead, slowly
-        model.scripts["ask_churn_analyst"] = [AIMessage(slow)]
+        scripts["ask_churn_analyst"] = [AIMessage(slow)]
         timed_out = await wait_done(client, await submit(client, network))
         assert timed_out["status"] == "timed_out"
         assert timed_out["error"] == {"type": "TaskTimeout", "message": "1 s"}
 
-        model.scripts["ask_churn_analyst"] = [AIMessage(slow)]
+        scripts["ask_churn_analyst"] = [AIMessage(slow)]
         patient = await new_network(client, name="patient", timeout_seconds=600)
         task = await submit(client, patient)
         async with aconnect_sse(client, "GET", f"/tasks/{task['id']}/events") as source:
@@ -123,19 +89,19 @@ async def test_timeout_and_cancel_end_a_running_task(api, model):
         assert r.status_code == 409
 
 
-async def test_queued_tasks_run_by_priority_once_however_often_processed(api, model):
-    gate = threading.Event()
+async def test_queued_tasks_run_by_priority_once_however_often_processed(api, model, scripts):
+    gate = asyncio.Event()
     order: list[str] = []
-    model.scripts.update(churn_script(times=3))
-    original = model._generate
+    scripts.update(churn_script(times=3))
+    reply = model.function
 
-    def gated(messages, stop=None, run_manager=None, **kwargs):
+    async def gated(messages, info):
         order.append(messages[-1].text)
         if messages[-1].text == "block":
-            assert gate.wait(30)
-        return original(messages, stop, run_manager, **kwargs)
+            await asyncio.wait_for(gate.wait(), 30)
+        return reply(messages, info)
 
-    object.__setattr__(model, "_generate", gated)
+    model.function = gated
     key = await api.key()
     async with api.client(key) as client:
         network = await new_network(client)
@@ -154,8 +120,8 @@ async def test_queued_tasks_run_by_priority_once_however_often_processed(api, mo
     assert done[2]["started_at"] <= done[1]["started_at"]
 
 
-async def test_a_thread_keeps_the_conversation_for_follow_ups(api, model):
-    model.scripts.update(churn_script(times=2))
+async def test_a_thread_keeps_the_conversation_for_follow_ups(api, model, scripts):
+    scripts.update(churn_script(times=2))
     key = await api.key()
     async with api.client(key) as client:
         network = await new_network(client)
@@ -171,12 +137,12 @@ async def test_a_thread_keeps_the_conversation_for_follow_ups(api, model):
         ("user", "And the next ones?"),
         ("assistant", "The churn analyst ra"),
     ]
-    follow_up_to_specialist = [m for role, m, _ in model.seen if role == "top_churn_risks"][-1]
+    follow_up_to_specialist = [m for m, info in model.seen if "top_churn_risks" in info.tools][-1]
     assert "Earlier in this conversation" in follow_up_to_specialist[-1].text
 
 
-async def test_a_custom_agent_becomes_a_specialist_with_its_settings(api, model):
-    model.scripts.update(
+async def test_a_custom_agent_becomes_a_specialist_with_its_settings(api, model, scripts):
+    scripts.update(
         {
             "ask_retention_advisor": [
                 calls(call("ask_retention_advisor", "r1", request="Risk of C00001")),
@@ -211,7 +177,9 @@ async def test_a_custom_agent_becomes_a_specialist_with_its_settings(api, model)
         coordinator = next(a for a in network["agents"] if a["name"] == "coordinator")
         path = f"/networks/{network['id']}/agents/{coordinator['id']}"
         assert (await client.delete(path)).status_code == 409
-    specialist_call = next(kw for role, _, kw in model.seen if role == "client_churn_risk")
+    specialist_call = next(
+        info.kwargs for _, info in model.seen if "client_churn_risk" in info.tools
+    )
     assert specialist_call["temperature"] == 0.3 and specialist_call["max_tokens"] == 300
     preferred = [p.get("prefer") for p in chain_calls.params if p.get("max_tokens") == 300]
     assert preferred == ["local"]
@@ -229,8 +197,8 @@ class InvocationParams(BaseCallbackHandler):
         self.params.append(kwargs.get("invocation_params") or {})
 
 
-async def test_deleting_a_network_deletes_its_tasks_and_event_logs(api, model):
-    model.scripts.update(churn_script())
+async def test_deleting_a_network_deletes_its_tasks_and_event_logs(api, scripts):
+    scripts.update(churn_script())
     key = await api.key()
     async with api.client(key) as client:
         network = await new_network(client)
@@ -244,4 +212,4 @@ async def test_deleting_a_network_deletes_its_tasks_and_event_logs(api, model):
 
 
 def test_fake_model_is_the_streaming_one(model):
-    assert isinstance(model, StreamingScriptedChatModel) and model.streaming
+    assert isinstance(model, FunctionChatModel) and model.streaming

@@ -6,23 +6,17 @@ tenant B (an admin) then tries every method of every route with a path parameter
 404 a missing id gets, A's records must be unchanged, and B's lists must show none of them.
 """
 
-import asyncio
-import re
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from fastapi.routing import APIRoute, iter_route_contexts
-from langchain_core.messages import AIMessage
-from starlette.routing import BaseRoute
+from fastapi.routing import APIRoute
 
 from aimesh.api.app import PREFIX
-from aimesh.store.keys import parse_key
 from aimesh.store.tables import new_id
-from tests.fakes import StreamingScriptedChatModel, call, calls
-from tests.integration.api.server import Running
-
-PARAM = re.compile(r"{(\w+)}")
+from tests.fakes import Scripts
+from tests.helpers.api import PARAM, Running, app_routes, key_id
+from tests.helpers.tasks import churn_script, wait_done
 
 # Valid bodies of the POST routes with a path parameter, so that only ownership decides the
 # answer (None: the route takes no body). A new POST route must be added here.
@@ -51,37 +45,6 @@ RANDOM_IDS = {
 }
 
 
-def script_runs(model: StreamingScriptedChatModel, runs: int) -> None:
-    """Script ``runs`` tasks: the coordinator asks the churn analyst, which ranks 3 clients."""
-    for i in range(runs):
-        model.scripts.setdefault("ask_churn_analyst", []).extend(
-            [
-                calls(call("ask_churn_analyst", f"c{i}", request="Top churn risks")),
-                AIMessage("The churn analyst ranked the clients most likely to leave."),
-            ]
-        )
-        model.scripts.setdefault("top_churn_risks", []).append(
-            calls(call("top_churn_risks", f"t{i}", limit=3))
-        )
-
-
-async def wait_done(client: httpx.AsyncClient, network_id: str, task_id: str) -> dict:
-    """The task once it has left pending/running (30 s at most)."""
-    for _ in range(300):
-        r = await client.get(f"/networks/{network_id}/tasks/{task_id}")
-        assert r.status_code == 200, r.text
-        if r.json()["status"] not in ("pending", "running"):
-            return r.json()
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"task {task_id} still {r.json()['status']} after 30 s")
-
-
-def key_id(api_key: str) -> str:
-    found = parse_key(api_key)
-    assert found is not None, api_key
-    return found
-
-
 async def build_tenant(client: httpx.AsyncClient, name: str) -> dict[str, str]:
     """A network with a custom agent, a thread whose question ran, a memory item, a key and
     a budget."""
@@ -103,7 +66,7 @@ async def build_tenant(client: httpx.AsyncClient, name: str) -> dict[str, str]:
     thread_id = r.json()["id"]
     r = await client.post(f"/threads/{thread_id}/messages", json={"content": "Who will churn?"})
     assert r.status_code == 202, r.text
-    task = await wait_done(client, network_id, r.json()["id"])
+    task = await wait_done(client, r.json())
     assert task["status"] == "succeeded", task
     assert task["thread_id"] == thread_id
     r = await client.post(
@@ -154,15 +117,6 @@ async def snapshot(client: httpx.AsyncClient, ids: dict[str, str]) -> dict[str, 
     return out
 
 
-def app_routes(app: FastAPI) -> list[tuple[str, str, BaseRoute]]:
-    """``(method, full path, route)`` of every route of ``app.routes``, included routers too."""
-    return [
-        (method, context.path or "", context.original_route)
-        for context in iter_route_contexts(app.routes)
-        for method in sorted(context.methods or ())
-    ]
-
-
 def routes_with_ids(app: FastAPI) -> list[tuple[str, str]]:
     """``(method, path)`` of every route with a path parameter, path without the prefix."""
     found = []
@@ -182,9 +136,9 @@ def masked(detail: Any, ids: list[str]) -> str:
 
 
 async def test_other_tenant_gets_404_on_every_route_with_an_id(
-    api: Running, model: StreamingScriptedChatModel
+    api: Running, scripts: Scripts
 ) -> None:
-    script_runs(model, 2)
+    scripts.update(churn_script(times=2))
     a_key = await api.key(tenant="tenant-a", user_id="alice")
     b_key = await api.key(tenant="tenant-b", user_id="bob")
     async with api.client(a_key) as a, api.client(b_key) as b:

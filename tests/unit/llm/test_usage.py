@@ -9,7 +9,7 @@ from langchain_core.outputs import ChatGeneration, LLMResult
 
 from aimesh.llm.chain import ProviderChain
 from aimesh.llm.usage import UsageCallback, UsageTotals
-from tests.unit.llm.scripted import answer, provider
+from tests.fakes import answer, provider
 
 QUESTION = [HumanMessage("hi")]
 

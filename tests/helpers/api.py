@@ -1,19 +1,40 @@
-"""Run the real app on a loopback port for tests: uvicorn in this event loop."""
+"""The app under test: its settings, served on a loopback port (uvicorn in this event loop),
+its routes and API keys."""
 
 import asyncio
 import contextlib
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
 from langchain_core.language_models import BaseChatModel
+from starlette.routing import BaseRoute
 
 from aimesh.api.app import PREFIX, create_app
 from aimesh.config import Settings
-from aimesh.store.keys import create_key
+from aimesh.store.keys import create_key, parse_key
+from tests.helpers.servers import redis_url
+
+REDIS = redis_url(14)  # the API tests' database on the tests' Redis server
+PARAM = re.compile(r"{(\w+)}")  # a path parameter of a route
+
+
+def api_settings(home: Path, tmp_path: Path, **overrides) -> Settings:
+    """Settings of one test: its own database, the session's trained models."""
+    database = overrides.pop("database_url", f"sqlite+aiosqlite:///{tmp_path / 'aimesh.sqlite'}")
+    return Settings(
+        home=home,
+        providers=["local"],
+        database_url=database,
+        retention_sweep_s=3600,
+        **overrides,
+    )
 
 
 @dataclass
@@ -61,3 +82,19 @@ async def serve(settings: Settings, model: BaseChatModel) -> AsyncIterator[Runni
     finally:
         server.should_exit = True
         await job
+
+
+def app_routes(app: FastAPI) -> list[tuple[str, str, BaseRoute]]:
+    """``(method, full path, route)`` of every route of ``app.routes``, included routers too."""
+    return [
+        (method, context.path or "", context.original_route)
+        for context in iter_route_contexts(app.routes)
+        for method in sorted(context.methods or ())
+    ]
+
+
+def key_id(api_key: str) -> str:
+    """The id of an API key (its record's, as the audit log and ledger show it)."""
+    found = parse_key(api_key)
+    assert found is not None, api_key
+    return found
