@@ -30,12 +30,18 @@ def event_message(event: Event) -> ServerSentEvent:
 async def task_events(services: Services, task: Task, after: int) -> AsyncIterator[ServerSentEvent]:
     """The task's events after id ``after``, live until the last one.
 
+    A log that has ended (its task is terminal, or its newest event is ``complete`` or
+    ``error``: a run writes that event before it saves the task's status) and that holds
+    nothing after ``after`` ends the stream at once.
+
     Args:
         services: Open services (the event log).
         task: The task, already checked to be the caller's.
         after: Last event id the client has (``Last-Event-ID``); 0 for all.
     """
-    if task.status in TERMINAL and await services.events.last_id(task.id) <= after:
+    newest = await services.events.newest(task.id)
+    ended = task.status in TERMINAL or (newest is not None and is_last(newest[1]))
+    if ended and (newest is None or newest[0] <= after):
         return
     async for item in services.events.follow(task.id, after, is_last=is_last):
         if item is not None:

@@ -18,6 +18,11 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _payload(fields: dict[Any, Any]) -> str:
+    """The event JSON of a stream entry (its field is bytes or, decoded, a string)."""
+    return _text(fields[FIELD] if FIELD in fields else fields["d"])
+
+
 def _event_id(entry_id: bytes | str) -> int:
     return int(_text(entry_id).partition("-")[0])
 
@@ -92,10 +97,7 @@ class EventLog:
         entries = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
         if entries and isinstance(entries[0], list):
             entries = entries[0]
-        return [
-            (_event_id(entry_id), _text(fields[FIELD] if FIELD in fields else fields["d"]))
-            for entry_id, fields in entries
-        ]
+        return [(_event_id(entry_id), _payload(fields)) for entry_id, fields in entries]
 
     async def follow(
         self,
@@ -132,10 +134,18 @@ class EventLog:
                 if is_last(payload):
                     return
 
+    async def newest(self, task_id: str) -> tuple[int, str] | None:
+        """The task's newest event as ``(event_id, payload)``; None when its log is empty."""
+        entries: Any = await self.redis.xrevrange(self._key(task_id), count=1)
+        if not entries:
+            return None
+        entry_id, fields = entries[0]
+        return _event_id(entry_id), _payload(fields)
+
     async def last_id(self, task_id: str) -> int:
         """Id of the task's newest event; 0 when its log is empty or absent."""
-        newest: Any = await self.redis.xrevrange(self._key(task_id), count=1)
-        return _event_id(newest[0][0]) if newest else 0
+        newest = await self.newest(task_id)
+        return newest[0] if newest else 0
 
     async def delete(self, task_ids: Sequence[str]) -> int:
         """Delete the logs of ``task_ids``; returns how many of them existed."""
