@@ -1,6 +1,6 @@
 """The names of a run's events, and of the custom callback events that feed them.
 
-Event names follow DESIGN.md: ``started``, ``agent``, ``tool``, ``token``,
+The event names: ``started``, ``agent``, ``tool``, ``token``,
 ``model_fallback``, ``memory``, ``budget``, ``result``, ``complete`` and ``error``. They are
 the ``event`` field of every event a client receives (task event logs, SSE, the CLI's
 progress); :class:`EventName` is a ``StrEnum``, so the JSON on the wire carries the plain
