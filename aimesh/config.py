@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     Environment variables use the ``AIMESH_`` prefix (``AIMESH_HOME``, ``AIMESH_GGUF_PATH``...).
     Provider keys also accept the providers' own variable names (``ANTHROPIC_API_KEY``,
     ``OPENAI_API_KEY``, ``GOOGLE_API_KEY``/``GEMINI_API_KEY``). Durations are in seconds and
-    end in ``_s``; the old names of :data:`RENAMED` still work, with a ``DeprecationWarning``.
+    end in ``_s``; the old names of :data:`RENAMED` still work, with a ``FutureWarning``.
     """
 
     model_config = SettingsConfigDict(env_prefix="AIMESH_", extra="ignore")
@@ -41,20 +41,28 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _renamed_variables(cls, data: Any) -> Any:
-        """Read the old names of renamed variables (the new name wins), with a warning."""
+        """Read the old names of renamed variables and keywords (the new name wins).
+
+        Warns with a ``FutureWarning``: a deprecation meant for the people who run aimesh,
+        which Python shows by default (a ``DeprecationWarning`` raised here is hidden).
+        """
         if not isinstance(data, dict):
             return data
         environ = {name.upper(): value for name, value in os.environ.items()}
         for old, field in RENAMED.items():
-            if old not in environ:
-                continue
-            new = f"AIMESH_{field.upper()}"
-            warnings.warn(
-                f"{old} is deprecated and goes in the next release: set {new} instead",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            data.setdefault(field, environ[old])
+            keyword = old.removeprefix("AIMESH_").lower()
+            for given, value, new in (
+                (old, environ.get(old), f"AIMESH_{field.upper()}"),
+                (keyword, data.pop(keyword, None), field),
+            ):
+                if value is None:
+                    continue
+                warnings.warn(
+                    f"{given} is deprecated and goes in the next release: set {new} instead",
+                    FutureWarning,
+                    stacklevel=2,
+                )
+                data.setdefault(field, value)
         return data
 
     # --- storage -----------------------------------------------------------------

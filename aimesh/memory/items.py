@@ -1,6 +1,6 @@
 """Memory items: what a network's agents remember, whose it is, and how long it lives.
 
-Types as in ``shared/seeds/004``: ``fact`` (objectively true, e.g. a model's output),
+Four types: ``fact`` (objectively true, e.g. a model's output),
 ``context`` (about the task or domain), ``decision`` (made while processing a task) and
 ``feedback`` (on earlier actions or answers).
 """

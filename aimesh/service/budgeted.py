@@ -11,9 +11,10 @@ and a direct generation (``/generate/stream``).
    :attr:`BudgetedRun.recorder` as a callback; every model call attempt it reports is
    written to the ledger with the run's context.
 3. Settle: once the run ends, whatever the outcome, the ledger rows are awaited and the
-   reservation is reconciled with their cost: the run's ledger cost (an unknown price charges
-   the whole reservation). Shielded from cancellation; a reconciliation that fails is logged,
-   and its holds expire (the retention sweeper releases them).
+   reservation is reconciled with the cost of every attempt the run reported, its ledger row
+   written or not (an unknown price charges the whole reservation). Shielded from
+   cancellation; a reconciliation that fails is logged, and its holds expire (the retention
+   sweeper releases them).
 """
 
 import asyncio
@@ -87,7 +88,8 @@ class BudgetedRun:
         self.recorder = EventRecorder(run_id, sink, on_attempt=self._attempt)
         self.admission: Admission | None = None
         self._loop = asyncio.get_running_loop()
-        self._writes: list[asyncio.Task[Billed]] = []
+        self._writes: list[asyncio.Task[None]] = []
+        self._billed: list[Billed] = []
 
     async def admit(
         self,
@@ -141,17 +143,17 @@ class BudgetedRun:
         self._loop.call_soon_threadsafe(self._write, attempt, agent)
 
     def _write(self, attempt: ModelAttempt, agent: str) -> None:
-        self._writes.append(asyncio.create_task(self._record(attempt, agent)))
-
-    async def _record(self, attempt: ModelAttempt, agent: str) -> Billed:
-        await self._ledger.record(attempt, self.context, agent=agent)
-        return Billed.of(attempt)
+        self._billed.append(Billed.of(attempt))
+        self._writes.append(
+            asyncio.create_task(self._ledger.record(attempt, self.context, agent=agent))
+        )
 
     async def settle(self) -> None:
         """Wait for every attempt's ledger row, then reconcile the reservation (shielded).
 
-        Rows that could not be written are logged and not charged (the ledger has no row for
-        them); a failed reconciliation is logged: its holds expire and the sweeper releases
+        Every reported attempt is charged, its ledger row written or not (a row that could
+        not be written is logged: the provider billed the call all the same); a failed
+        reconciliation is logged: its holds expire and the sweeper releases
         them. Never raises, but ``CancelledError`` when the caller is cancelled meanwhile
         (the settling goes on).
         """
@@ -161,7 +163,6 @@ class BudgetedRun:
         reported = self._loop.create_future()  # callbacks run in order: every attempt
         self._loop.call_soon_threadsafe(reported.set_result, None)  # reported before is queued
         await reported
-        billed: list[Billed] = []
         for outcome in await asyncio.gather(*self._writes, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 logger.error(
@@ -170,13 +171,11 @@ class BudgetedRun:
                     outcome,
                     exc_info=outcome,
                 )
-            else:
-                billed.append(outcome)
         reservation = None if self.admission is None else self.admission.reservation
         if reservation is None or not reservation.holds:
             return
         try:
-            await self._budgets.reconcile(reservation, billed_usd(billed))
+            await self._budgets.reconcile(reservation, billed_usd(self._billed))
         except Exception:  # its holds expire and the sweeper releases them
             logger.exception(
                 "budget reservation %s of run %s not reconciled",

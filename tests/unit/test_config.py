@@ -8,21 +8,29 @@ from aimesh.config import RENAMED, Settings
 
 
 @pytest.mark.parametrize("old", RENAMED)
-def test_an_old_variable_name_still_sets_its_setting_with_a_deprecation_warning(
+def test_an_old_variable_name_still_sets_its_setting_with_a_warning(
     monkeypatch: pytest.MonkeyPatch, old: str
 ) -> None:
     field = RENAMED[old]
     new = f"AIMESH_{field.upper()}"
     monkeypatch.setenv(old, "7.5")
-    with pytest.warns(DeprecationWarning, match=rf"{old} is deprecated.*set {new} instead"):
+    with pytest.warns(FutureWarning, match=rf"{old} is deprecated.*set {new} instead"):
         settings = Settings(_env_file=None)
+    assert getattr(settings, field) == 7.5
+
+
+@pytest.mark.parametrize("old", RENAMED)
+def test_an_old_keyword_still_sets_its_setting_with_a_warning(old: str) -> None:
+    keyword, field = old.removeprefix("AIMESH_").lower(), RENAMED[old]
+    with pytest.warns(FutureWarning, match=rf"{keyword} is deprecated.*set {field} instead"):
+        settings = Settings(_env_file=None, **{keyword: 7.5})
     assert getattr(settings, field) == 7.5
 
 
 def test_the_new_name_wins_over_the_old_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIMESH_REQUEST_TIMEOUT", "7.5")
     monkeypatch.setenv("AIMESH_REQUEST_TIMEOUT_S", "9")
-    with pytest.warns(DeprecationWarning, match="AIMESH_REQUEST_TIMEOUT is deprecated"):
+    with pytest.warns(FutureWarning, match="AIMESH_REQUEST_TIMEOUT is deprecated"):
         settings = Settings(_env_file=None)
     assert settings.request_timeout_s == 9
 

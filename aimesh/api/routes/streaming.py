@@ -1,6 +1,7 @@
 """Streaming: submit-and-stream, a task's SSE events, and direct generation."""
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -32,6 +33,7 @@ from aimesh.llm.selection import choose_route
 from aimesh.service.budgeted import BudgetedRun
 from aimesh.store.tables import Task
 
+logger = logging.getLogger(__name__)
 router = APIRouter(tags=["stream"])
 LastEventId = Annotated[
     int,
@@ -146,6 +148,11 @@ async def _generate(
         except AimeshError as error:
             recorder.emit(
                 EventName.ERROR, data={"type": type(error).__name__, "message": str(error)}
+            )
+        except Exception as error:  # a bug: the stream still ends with its error event
+            logger.exception("generation %s failed", recorder.task_id)
+            recorder.emit(
+                EventName.ERROR, data={"type": "InternalError", "message": type(error).__name__}
             )
         finally:
             queue.put_nowait(None)
