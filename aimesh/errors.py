@@ -109,6 +109,39 @@ class ModelUnreadableError(AimeshError):
         super().__init__(f"model file {path} is unreadable ({reason})")
 
 
+class BookNotFoundError(AimeshError):
+    """A tenant has no client book and the sample book is turned off (``AIMESH_SAMPLE_BOOK``).
+
+    Args:
+        tenant: The tenant asked about.
+    """
+
+    exit_code = 2
+
+    def __init__(self, tenant: str) -> None:
+        self.tenant = tenant
+        super().__init__(
+            f"tenant {tenant!r} has no client book: import your client book first "
+            f"(aimesh portfolio import FILE --tenant {tenant} --map client_id=COLUMN)"
+        )
+
+
+class ModelUnavailableError(AimeshError):
+    """A client book has no usable model of a kind (no churn outcomes, no monthly charges...).
+
+    Args:
+        model: ``churn`` or ``billing-anomaly``.
+        reason: Why, e.g. "no churn outcomes: 5000 rows, 0 labelled".
+    """
+
+    exit_code = 2
+
+    def __init__(self, model: str, reason: str) -> None:
+        self.model = model
+        self.reason = reason
+        super().__init__(f"no {model} model for this client book: {reason}")
+
+
 class ScopeNotFoundError(InvalidInputError):
     """A budget's ``scope_id`` is not the tenant, nor a network or API key of it."""
 

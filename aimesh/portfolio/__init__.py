@@ -1,0 +1,1 @@
+"""Each tenant's client book: import, versions, models, filters and scores."""
