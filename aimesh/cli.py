@@ -1,4 +1,4 @@
-"""The ``aimesh`` command: ``ask``, ``serve``, ``keys``, ``train`` and ``eval``.
+"""The ``aimesh`` command: ``ask``, ``serve``, ``keys``, ``portfolio``, ``train`` and ``eval``.
 
 Errors print one clear line (or one JSON object with ``--json``) and exit with the error's
 code; a traceback is shown only with ``AIMESH_DEBUG=1``.
@@ -49,7 +49,7 @@ def _run(as_json: bool, job: Callable[[], Any]) -> Any:
     raise typer.Exit(code)
 
 
-async def _ask(question: str, thread: str | None, as_json: bool) -> dict[str, Any]:
+async def _ask(question: str, tenant: str, thread: str | None, as_json: bool) -> dict[str, Any]:
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     from aimesh.config import get_settings
@@ -58,8 +58,13 @@ async def _ask(question: str, thread: str | None, as_json: bool) -> dict[str, An
     from aimesh.graphs.coordinator import build_coordinator
     from aimesh.graphs.run import ask
     from aimesh.llm.chain import ProviderChain
+    from aimesh.portfolio.books import opened_portfolios
 
     settings = get_settings()
+    async with opened_portfolios(settings) as portfolios:
+        with err.status(f"training the models of any new book version of {tenant}..."):
+            await portfolios.train_pending(check_tenant(tenant))
+        book = await portfolios.book(tenant)
     db = settings.home_dir / "threads.sqlite"
     async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
         graph = build_coordinator(ProviderChain(), checkpointer=saver)
@@ -67,7 +72,7 @@ async def _ask(question: str, thread: str | None, as_json: bool) -> dict[str, An
             ask,
             graph,
             question,
-            context=Context.from_settings(settings),
+            context=Context.from_settings(settings, book),
             thread_id=thread,
             max_chars=settings.max_question_chars,
         )
@@ -83,11 +88,12 @@ async def _ask(question: str, thread: str | None, as_json: bool) -> dict[str, An
 @app.command("ask")
 def ask_command(
     question: Annotated[str, typer.Argument(help="Your question in plain language.")],
+    tenant: Annotated[str, typer.Option(help="Whose client book the agents read.")] = "local",
     thread: Annotated[str | None, typer.Option(help="Continue this conversation thread.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Ask the agents a question about your clients."""
-    result = _run(as_json, lambda: asyncio.run(_ask(question, thread, as_json)))
+    """Ask the agents a question about your clients (a tenant's book, else the sample)."""
+    result = _run(as_json, lambda: asyncio.run(_ask(question, tenant, thread, as_json)))
     if as_json:
         _emit_json(result)
 
@@ -143,6 +149,108 @@ def eval_command(
         _emit_json({"models": [{k: row[k] for k in keys} for row in rows]})
     else:
         out.print(metrics_table("aimesh models", rows))
+
+
+def check_tenant(tenant: str) -> str:
+    """The tenant name, checked as API keys check it.
+
+    Raises:
+        InvalidInputError: Not 1-64 letters, digits, ``_``, ``.`` or ``-`` (first a letter
+            or digit).
+    """
+    import re
+
+    from aimesh.errors import InvalidInputError
+    from aimesh.store.keys import TENANT_PATTERN
+
+    if not re.match(TENANT_PATTERN, tenant):
+        raise InvalidInputError("tenant", f"{tenant!r} is malformed", TENANT_PATTERN)
+    return tenant
+
+
+portfolio_app = typer.Typer(help="Client books: import a tenant's clients, show its versions.")
+app.add_typer(portfolio_app, name="portfolio")
+
+
+async def _import_book(path: Path, tenant: str, mapping: list[str], wait: bool) -> dict[str, Any]:
+    from aimesh.config import get_settings
+    from aimesh.errors import DataFileError
+    from aimesh.portfolio.books import opened_portfolios
+    from aimesh.portfolio.importer import parse_mapping
+    from aimesh.portfolio.reader import read_table
+
+    settings = get_settings()
+    fields = parse_mapping(mapping)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise DataFileError("file", f"cannot read {path} ({error.strerror})", "a readable file")
+    raw = read_table(data, path.name, max_rows=settings.max_book_rows)
+    async with opened_portfolios(settings) as portfolios:
+        info = await portfolios.import_book(check_tenant(tenant), raw, fields, path.name)
+        if wait:
+            with err.status(f"training the models of {tenant}'s book v{info.version}..."):
+                await portfolios.train_pending(tenant)
+        version = await portfolios.store.get(tenant, info.version)
+    assert version is not None  # just stored
+    return version.info.model_dump(mode="json")
+
+
+@portfolio_app.command("import")
+def portfolio_import(
+    file: Annotated[Path, typer.Argument(help="The client table: CSV (UTF-8) or Parquet.")],
+    tenant: Annotated[str, typer.Option(help="Whose client book this is.")],
+    map_: Annotated[
+        list[str],
+        typer.Option(
+            "--map",
+            help="FIELD=COLUMN (repeatable): client_id (required), name, churned, "
+            "monthly_charges, tenure_months, total_charges.",
+        ),
+    ],
+    wait: Annotated[bool, typer.Option(help="Train the new version's models before returning.")]
+    = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Import a new version of a tenant's client book (all rows or none).
+
+    Without --wait its models train in `aimesh serve` (or before the tenant's next `aimesh
+    ask`); the previous version answers until they are ready.
+    """
+    info = _run(as_json, lambda: asyncio.run(_import_book(file, tenant, map_, wait)))
+    if as_json:
+        _emit_json(info)
+    else:
+        from aimesh.console import book_summary
+
+        out.print(book_summary(info))
+
+
+async def _show_book(tenant: str) -> dict[str, Any]:
+    from aimesh.config import get_settings
+    from aimesh.portfolio.books import opened_portfolios
+
+    async with opened_portfolios(get_settings()) as portfolios:
+        return (await portfolios.view(check_tenant(tenant))).model_dump(mode="json")
+
+
+@portfolio_app.command("show")
+def portfolio_show(
+    tenant: Annotated[str, typer.Option(help="Whose client book to show.")] = "local",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Show a tenant's book versions, their models and which one answers."""
+    view = _run(as_json, lambda: asyncio.run(_show_book(tenant)))
+    if as_json:
+        _emit_json(view)
+        return
+    from aimesh.console import book_summary
+
+    if view["sample"]:
+        out.print(f"{tenant} has no ready book of its own: the sample book answers")
+    for version in view["versions"]:
+        out.print(f"{version['status']} (imported {version['created_at']})")
+        out.print(book_summary(version["info"]))
 
 
 keys_app = typer.Typer(help="API keys: the first admin key is created here, never by default.")

@@ -78,11 +78,14 @@ class RunProgress:
 
 
 def print_answer(console: Console, result: AskResult) -> None:
-    """Print the answer and a footer with agents, model, tokens, cost and thread id."""
+    """Print the answer and a footer with the book, agents, model, tokens, cost and thread."""
     console.print(Panel(Markdown(result.answer), title="answer", border_style="green"))
     cost = "unknown" if result.cost_usd is None else f"${result.cost_usd:.4f}"
+    book = result.book
+    source = "sample data" if book.sample else f"{book.tenant}'s book v{book.version}"
     console.print(
-        f"[dim]agents: {', '.join(result.agents) or 'none'} | model: {result.model} | "
+        f"[dim]book: {source} | agents: {', '.join(result.agents) or 'none'} | "
+        f"model: {result.model} | "
         f"tokens: {result.tokens.input} in, {result.tokens.output} out | cost: {cost} | "
         f'follow up with: aimesh ask --thread {result.thread_id} "..."[/dim]'
     )
@@ -112,3 +115,30 @@ def metrics_table(title: str, rows: list[dict[str, Any]]) -> Table:
             label += f"\n[dim]{r['evaluation']}[/dim]"
         table.add_row(label, r["dataset"], names, values)
     return table
+
+
+def book_summary(info: dict[str, Any]) -> Table:
+    """A book version as a table: its columns (type, mapped field), label and models.
+
+    Args:
+        info: A :class:`~aimesh.portfolio.book.BookInfo` as JSON.
+    """
+    label = info["label"]
+    balance = f"{label['positives']} churned / {label['negatives']} stayed" if label else "none"
+    title = f"{info['tenant']} book v{info['version']}: {info['rows']} clients, outcomes: {balance}"
+    table = Table(title=title)
+    for column in ("column", "type", "field"):
+        table.add_column(column)
+    for column in info["columns"]:
+        table.add_row(column["name"], column["type"], column["field"] or "")
+    for model in info["models"]:
+        metrics = ", ".join(
+            f"{k} {_figure(v)}" for k, v in model["metrics"].items() if k in SHOWN_METRICS
+        )
+        detail = model["detail"] or metrics
+        table.caption = (table.caption or "") + f"{model['model']}: {model['status']} {detail}\n"
+    return table
+
+
+SHOWN_METRICS = ("roc_auc", "average_precision", "share_above_0_5")
+"""Model metrics a book summary shows (the card has them all)."""

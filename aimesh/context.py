@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 from aimesh.config import Settings, get_settings
 from aimesh.memory.run import RunMemory
-from aimesh.ml.service import MLService
+from aimesh.portfolio.book import ClientBook
+from aimesh.portfolio.sample import sample_book
 
 
 @dataclass
@@ -16,23 +17,24 @@ class Context:
     """Per-run settings and services.
 
     Attributes:
-        ml: The ML service (portfolio, trained models), loaded lazily.
+        book: The client book of the run's tenant, one version for the whole run (its
+            table and models load lazily); default: the sample book.
         max_delegations: Specialist calls allowed per question.
         max_repeats: Times one identical delegation (agent + request) may run per question.
         memory: The network's shared memory (recalled before delegating, written by the
             specialists); None runs without memory (the CLI).
     """
 
-    ml: MLService = field(default_factory=lambda: MLService(get_settings()))
+    book: ClientBook = field(default_factory=lambda: sample_book(get_settings()))
     max_delegations: int = 6
     max_repeats: int = 1
     memory: RunMemory | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Context":
-        """Build a context whose limits and services follow ``settings``."""
+    def from_settings(cls, settings: Settings, book: ClientBook) -> "Context":
+        """Build a context whose limits follow ``settings``, reading ``book``."""
         return cls(
-            ml=MLService(settings),
+            book=book,
             max_delegations=settings.max_delegations,
             max_repeats=settings.max_repeats,
         )

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.interfaces import ORMOption
 
 from aimesh.api.auth import AuditInfo, Principal, authenticate
+from aimesh.portfolio.book import ClientBook
 from aimesh.service.services import Services
 from aimesh.store.tables import Base
 
@@ -47,6 +48,27 @@ Writer = Annotated[Principal, Security(authenticate, scopes=["write"])]
 Creator = Annotated[Principal, Security(authenticate, scopes=["create"])]
 Deleter = Annotated[Principal, Security(authenticate, scopes=["delete"])]
 Admin = Annotated[Principal, Security(authenticate, scopes=["admin"])]
+
+
+async def get_book(caller: Reader, services: ServicesDep) -> ClientBook:
+    """The caller's tenant's current client book (the sample when it has none).
+
+    Raises:
+        BookNotFoundError: No book and the sample turned off (answered 404).
+    """
+    return await services.portfolios.book(caller.tenant)
+
+
+BookDep = Annotated[ClientBook, Depends(get_book)]
+ClientIdPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="The client's id in the tenant's book (1-64 printable characters).",
+    ),
+]
 
 
 async def owned(

@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
+from fastapi import Query
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -24,6 +25,8 @@ from aimesh.billing.admin import BudgetPeriod, BudgetScope, OnLimit
 from aimesh.billing.amounts import LIMIT_PATTERN, MAX_LIMIT_USD, parse_limit
 from aimesh.llm.selection import ModelSelection
 from aimesh.memory.items import MemoryType
+from aimesh.ml.registry import ModelCard
+from aimesh.portfolio.book import BookModel
 from aimesh.store.keys import TENANT_PATTERN, KeyScope, Role
 from aimesh.tools.registry import TOOLS
 
@@ -431,3 +434,75 @@ class BudgetPublic(BaseModel):
     reserved_usd: Decimal = Field(
         description="USD held by running tasks (their worst cases) in this window."
     )
+
+
+# --- portfolio -----------------------------------------------------------------------
+
+CellValue = str | int | float | bool | None
+
+
+class BookRows(Strict):
+    """A client book import as JSON rows.
+
+    Attributes:
+        mapping: Field -> column of the rows (``client_id`` required; ``name``,
+            ``churned``, ``monthly_charges``, ``tenure_months``, ``total_charges``).
+        rows: One object per client, column -> value (text, number, boolean or null).
+    """
+
+    mapping: dict[Annotated[str, StringConstraints(max_length=64)], Name] = Field(max_length=6)
+    rows: list[dict[Annotated[str, StringConstraints(max_length=200)], CellValue]] = Field(
+        min_length=1
+    )
+
+
+class BookClient(BaseModel):
+    """One client of a book: every column's value (null when missing)."""
+
+    book_version: int = Field(description="The book version read (0: the sample book).")
+    sample: bool
+    client_id: str
+    values: dict[str, CellValue]
+
+
+class BookClients(BaseModel):
+    """A page of a book's clients, in book order."""
+
+    book_version: int
+    sample: bool
+    total: int = Field(description="Clients matching the filters.")
+    limit: int
+    offset: int
+    clients: list[BookClient]
+
+
+class BookModelCard(BaseModel):
+    """One model of a book version, with its card once trained."""
+
+    book_version: int
+    model: BookModel
+    card: ModelCard | None = None
+
+
+FilterQuery = Annotated[
+    list[Annotated[str, StringConstraints(min_length=3, max_length=500)]],
+    Query(
+        alias="filter",
+        max_length=20,
+        description="A segment filter: column=value, column=a|b (one of) or column=lo..hi "
+        "(a number range; lo.. and ..hi too); several filters all apply.",
+    ),
+]
+
+
+class PriceRecommendationCreate(Strict):
+    """What a price recommendation may change.
+
+    Attributes:
+        max_change_pct: Largest price change considered, percent either way; None for the
+            server's default (``AIMESH_PRICE_CHANGE_LIMIT``, 15%).
+        keep_churn_risk: True when the client's churn risk may not rise.
+    """
+
+    max_change_pct: Annotated[float | None, Field(gt=0, le=50), JsonNumber] = None
+    keep_churn_risk: bool = True

@@ -17,7 +17,7 @@ from aimesh.events import EventName
 from aimesh.graphs.events import Event, EventRecorder
 from aimesh.graphs.state import current_turn
 from aimesh.llm.usage import UsageCallback
-from aimesh.ml.service import MLService
+from aimesh.portfolio.book import ClientBook
 
 
 class ToolCallSummary(BaseModel):
@@ -36,6 +36,20 @@ class RunTokens(BaseModel):
     output: int
 
 
+class BookRef(BaseModel):
+    """The client book a run read.
+
+    Attributes:
+        tenant: Whose book (``sample`` for the sample book).
+        version: Its version (0: the sample).
+        sample: True for the packaged sample data, not the tenant's own.
+    """
+
+    tenant: str
+    version: int
+    sample: bool
+
+
 class AskResult(BaseModel):
     """The answer to one question and the evidence behind it.
 
@@ -48,6 +62,7 @@ class AskResult(BaseModel):
         tokens: Input and output tokens of all model calls of the run.
         cost_usd: Total cost in USD (genai-prices, summed exactly); None when a provider's
             price is unknown.
+        book: The client book the tools read.
     """
 
     answer: str
@@ -57,9 +72,11 @@ class AskResult(BaseModel):
     model: str | None
     tokens: RunTokens
     cost_usd: Decimal | None
+    book: BookRef
 
 
-CLIENT_ID = re.compile(r"\bC\d{5}\b", re.IGNORECASE)
+SAMPLE_ID = re.compile(r"\bC\d{5}\b", re.IGNORECASE)
+"""A client id of the sample book (its ids are made from row numbers)."""
 
 
 def validate_question(question: str, max_chars: int) -> str:
@@ -78,17 +95,23 @@ def validate_question(question: str, max_chars: int) -> str:
     return text
 
 
-def check_client_ids(question: str, ml: MLService) -> None:
-    """Refuse a question about a client id that is not in the portfolio.
+def check_client_ids(question: str, book: ClientBook) -> None:
+    """Refuse a question about a sample client id that is not in the sample book.
+
+    A tenant's own ids have no fixed shape, so only the sample's are recognised in a
+    question; an unknown id of a tenant's is refused by the tool that looks it up.
 
     Raises:
         UnknownClientError: For the first such id, before any model is called.
     """
-    for client_id in CLIENT_ID.findall(question):
-        ml.client(client_id)
+    if book.sample:
+        for client_id in SAMPLE_ID.findall(question):
+            book.lookup(client_id)
 
 
-def _result(messages: list[AnyMessage], thread_id: str, usage: UsageCallback) -> AskResult:
+def _result(
+    messages: list[AnyMessage], thread_id: str, usage: UsageCallback, book: ClientBook
+) -> AskResult:
     turn = current_turn(messages)
     reports = [
         m.artifact for m in turn if isinstance(m, ToolMessage) and isinstance(m.artifact, dict)
@@ -112,6 +135,7 @@ def _result(messages: list[AnyMessage], thread_id: str, usage: UsageCallback) ->
         model=answer.response_metadata.get("model_name") if isinstance(answer, AIMessage) else None,
         tokens=RunTokens(input=totals.input_tokens, output=totals.output_tokens),
         cost_usd=totals.cost_usd,
+        book=BookRef(tenant=book.tenant, version=book.version, sample=book.sample),
     )
 
 
@@ -143,7 +167,7 @@ async def ask(
             after an ``error`` event.
     """
     text = validate_question(question, max_chars)
-    check_client_ids(text, context.ml)
+    check_client_ids(text, context.book)
     thread_id = thread_id or uuid.uuid4().hex
     run_id = uuid.uuid4()
     if recorder is None:
@@ -161,7 +185,7 @@ async def ask(
     except AimeshError as error:
         recorder.emit(EventName.ERROR, data={"type": type(error).__name__, "message": str(error)})
         raise
-    result = _result(state["messages"], thread_id, usage)
+    result = _result(state["messages"], thread_id, usage, context.book)
     recorder.emit(EventName.RESULT, model=result.model, data=result.model_dump(mode="json"))
     recorder.emit(EventName.COMPLETE, tokens=result.tokens.model_dump(), cost_usd=result.cost_usd)
     return result

@@ -25,6 +25,10 @@ class Recalled(BaseModel):
     distance: float
 
 
+MAX_LISTED = 1_000_000
+"""Most items one network's memory is read back in full (deletions of derived items)."""
+
+
 class SharedMemory:
     """Memory of every tenant's networks, in one process.
 
@@ -129,3 +133,18 @@ class SharedMemory:
         deleted = await self.items.delete(scope, item_id)
         await (await self.semantic()).delete(scope, [item_id])
         return deleted
+
+    async def forget_agent_items(self, scope: MemoryScope) -> int:
+        """Forget every item the network's agents wrote (their tool results and decisions).
+
+        What a deleted client book leaves behind: people's items (``user``) stay.
+
+        Returns:
+            How many items were forgotten.
+        """
+        items = await self.items.newest(scope, None, MAX_LISTED)
+        doomed = [item.id for item in items if item.source.kind == "agent"]
+        for item_id in doomed:
+            await self.items.delete(scope, item_id)
+        await (await self.semantic()).delete(scope, doomed)
+        return len(doomed)

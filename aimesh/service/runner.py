@@ -32,7 +32,7 @@ from aimesh.llm.selection import ModelSelection, choose_route
 from aimesh.memory.items import MemoryScope
 from aimesh.memory.run import RunMemory
 from aimesh.memory.shared import SharedMemory
-from aimesh.ml.service import MLService
+from aimesh.portfolio.books import Portfolios
 from aimesh.service import audit
 from aimesh.service.budgeted import BudgetedRuns
 from aimesh.store.batch import GroupCommit
@@ -60,7 +60,7 @@ class TaskRunner:
         events: The event log.
         redis: Redis connection (cancel requests travel on ``aimesh:cancel``).
         build_graph: Compiles the coordinator for a network's agent records.
-        ml: The ML service the tools use.
+        portfolios: The client books; each task reads its tenant's current book.
         audit: The audit log (agent and tool calls).
         budgeted: Runs each task under its budgets, its attempts in the ledger.
         memory: Shared memory; each run reads and writes its network's.
@@ -77,7 +77,7 @@ class TaskRunner:
         events: EventLog,
         redis: Redis,
         build_graph: GraphBuilder,
-        ml: MLService,
+        portfolios: Portfolios,
         audit: audit.AuditLog,
         budgeted: BudgetedRuns,
         memory: SharedMemory,
@@ -90,7 +90,7 @@ class TaskRunner:
         self.events = events
         self.redis = redis
         self.build_graph = build_graph
-        self.ml = ml
+        self.portfolios = portfolios
         self.audit = audit
         self.budgeted = budgeted
         self.memory = memory
@@ -228,11 +228,12 @@ class TaskRunner:
                     selection,
                     hold_s=network.timeout_seconds,
                 )
+                book = await self.portfolios.book(task.tenant)
                 with budgeted.on_route():
                     result = await ask(
                         self.build_graph(agents),
                         question,
-                        context=Context(self.ml, network.max_iterations, self.max_repeats, memory),
+                        context=Context(book, network.max_iterations, self.max_repeats, memory),
                         thread_id=task.thread_id,
                         max_chars=len(question),
                         recorder=writer.recorder,

@@ -23,7 +23,9 @@ from aimesh.llm.catalog import ModelInfo, model_links
 from aimesh.memory.redis_store import RedisMemory
 from aimesh.memory.semantic import SemanticMemory, open_chroma
 from aimesh.memory.shared import SharedMemory
-from aimesh.ml.service import MLService
+from aimesh.portfolio.books import Portfolios
+from aimesh.portfolio.store import BookStore
+from aimesh.service.book_training import BookTraining, training_books
 from aimesh.service.audit import AuditLog
 from aimesh.service.budgeted import BudgetedRuns
 from aimesh.service.keycache import KeyCache
@@ -50,7 +52,8 @@ class Services:
         events: Task event log (Redis Streams).
         checkpointer: LangGraph checkpointer (conversation threads), on the same database.
         model: Chat model of every agent (the provider chain, or a test's scripted model).
-        ml: ML service of the tools.
+        portfolios: Every tenant's client book (the tools', the scoring API's).
+        book_training: Trains new book versions' models in the background.
         secret: HMAC secret of API keys.
         audit: The audit log (group commit).
         budgets: The budgets: checks at submission, reservations, the sweeper's releases.
@@ -68,7 +71,8 @@ class Services:
     events: EventLog
     checkpointer: Any
     model: BaseChatModel
-    ml: MLService
+    portfolios: Portfolios
+    book_training: BookTraining
     secret: bytes
     audit: AuditLog
     budgets: Budgets
@@ -122,7 +126,9 @@ async def open_services(
         checkpointer = await stack.enter_async_context(db.checkpointer())
         events = EventLog(redis)
         memory = SharedMemory(RedisMemory(redis), functools.partial(open_semantic, settings))
-        ml = MLService(settings)
+        portfolios = Portfolios(settings, BookStore(db.engine, settings.home_dir))
+        book_training = BookTraining(portfolios, settings.book_training_poll_s)
+        await stack.enter_async_context(training_books(book_training))
         audit = AuditLog(db.engine)
         ledger = Ledger(db.engine)
         links = model_links(settings)
@@ -145,7 +151,7 @@ async def open_services(
             events=events,
             redis=redis,
             build_graph=build_graph,
-            ml=ml,
+            portfolios=portfolios,
             audit=audit,
             budgeted=budgeted,
             memory=memory,
@@ -162,7 +168,8 @@ async def open_services(
             events=events,
             checkpointer=checkpointer,
             model=model,
-            ml=ml,
+            portfolios=portfolios,
+            book_training=book_training,
             secret=keys.secret,
             audit=audit,
             budgets=budgets,
