@@ -81,6 +81,30 @@ class Settings(BaseSettings):
         default=0.15, gt=0, le=0.5, description="Default bound of a price recommendation (+-)."
     )
 
+    # --- client books ------------------------------------------------------------
+    max_book_rows: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Most clients (rows) one imported client book may have.",
+    )
+    max_upload_bytes: int = Field(
+        default=200_000_000,
+        ge=1024,
+        description="Largest request body of a client book import (bytes); other routes keep "
+        "max_body_bytes.",
+    )
+    sample_book: bool = Field(
+        default=True,
+        description="Serve the packaged sample book (the Telco table) to a tenant that has "
+        "imported none; off: such a tenant's portfolio questions are refused until it imports.",
+    )
+    book_training_stale_s: float = Field(
+        default=1800.0,
+        gt=0,
+        description="Seconds after which a book version still training is taken as abandoned "
+        "(its trainer died) and may be claimed by another trainer; longer than any training.",
+    )
+
     # --- LLM providers -----------------------------------------------------------
     providers: list[ProviderName] = Field(
         default=["anthropic", "openai", "google", "local"],

@@ -173,7 +173,7 @@ def encode_binary_target(values: pd.Series, name: str) -> tuple[pd.Series, str, 
         DataFileError: No value, one class only, more than two values, or two labels of
             which neither is recognisably "churn" nor "stayed".
     """
-    text = values.map({value: _normalise_label(value) for value in values.dropna().unique()})
+    text = values.map({value: normalise_label(value) for value in values.dropna().unique()})
     distinct = sorted(str(label) for label in text.dropna().unique())
     if not distinct:
         raise DataFileError("target", f"column {name!r} has no values", _ALLOWED_LABELS)
@@ -228,7 +228,11 @@ def _find_column(frame: pd.DataFrame, target: str) -> str:
     raise DataFileError("target", f"no column {target!r} in the file", f"one of: {columns}")
 
 
-def _normalise_label(value: object) -> str | None:
+def normalise_label(value: object) -> str | None:
+    """A target label as :data:`POSITIVE_LABELS` and :data:`NEGATIVE_LABELS` spell it.
+
+    Stripped and lower-cased; a number by its value (``"1.0"`` -> ``"1"``); None when blank.
+    """
     text = str(value).strip().lower()
     if not text:
         return None

@@ -1,6 +1,6 @@
 """The durable records (SQLAlchemy 2 ORM): keys, networks, agents, threads, tasks, audit, budgets.
 
-The model-call ledger is here too.
+The model-call ledger and the versions of the tenants' client books are here too.
 Every row but a retention policy's belongs to one tenant (an MSP); queries filter on it.
 Times are timezone-aware UTC; money is a decimal string in USD (None = unknown).
 """
@@ -281,3 +281,35 @@ class BudgetHold(Base):
     nusd: Mapped[int] = mapped_column(BigInteger)
     task_id: Mapped[str | None] = mapped_column(String(32))
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class BookRecord(Base):
+    """One version of a tenant's client book: its schema, source and models' status.
+
+    The rows themselves are a Parquet file named by tenant and version
+    (:class:`aimesh.portfolio.store.BookStore`); ``sha256`` is that file's. ``status`` is
+    ``training`` until every model is terminal, then ``ready`` or ``failed``; a trainer
+    takes a version by setting ``claimed_at`` with a conditional ``UPDATE``.
+    """
+
+    __tablename__ = "book_versions"
+    __table_args__ = (
+        Index("ix_book_versions_tenant_version", "tenant", "version", unique=True),
+        Index("ix_book_versions_status", "status"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)
+    columns: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    label: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    mapping: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    models: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[datetime | None]
+    ready_at: Mapped[datetime | None]
