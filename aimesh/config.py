@@ -104,6 +104,12 @@ class Settings(BaseSettings):
         description="Seconds after which a book version still training is taken as abandoned "
         "(its trainer died) and may be claimed by another trainer; longer than any training.",
     )
+    book_training_poll_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds between a serving process's looks for book versions to train "
+        "that another process imported (its own imports start training at once).",
+    )
 
     # --- LLM providers -----------------------------------------------------------
     providers: list[ProviderName] = Field(

@@ -6,6 +6,8 @@ import pytest
 
 from aimesh.config import Settings
 from aimesh.ml.service import MLService
+from aimesh.portfolio.book import ClientBook
+from aimesh.portfolio.sample import sample_book
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +20,12 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def ml(settings: Settings) -> MLService:
     """The ML service; its models are trained on first use and shared by the session."""
     return MLService(settings)
+
+
+@pytest.fixture(scope="session")
+def sample(settings: Settings) -> ClientBook:
+    """The sample book; its models are trained on first use and shared by the session."""
+    return sample_book(settings)
 
 
 @pytest.fixture(scope="session")

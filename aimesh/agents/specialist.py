@@ -14,7 +14,7 @@ from langchain.agents.middleware import (
 )
 from langchain.agents.middleware.types import ToolCallRequest, hook_config
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
 from langchain_core.tools import BaseTool
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
@@ -22,6 +22,8 @@ from pydantic import BaseModel
 
 from aimesh.context import Context
 from aimesh.errors import DelegationLimitError, InvalidInputError
+from aimesh.portfolio.book import ClientBook
+from aimesh.portfolio.filters import describe_filterable
 from aimesh.prompts import load_prompt
 
 MAX_MODEL_CALLS = 3
@@ -92,7 +94,25 @@ class SpecialistLoop(AgentMiddleware[AgentState[Any], Context]):
 
     def _override(self, request: ModelRequest[Context]) -> ModelRequest[Context]:
         settings = {**request.model_settings, **self.model_settings}
-        return request.override(tool_choice="any", model_settings=settings)
+        prompt = f"{request.system_prompt or ''}\n\n{book_section(request.runtime.context.book)}"
+        return request.override(
+            tool_choice="any", model_settings=settings, system_message=SystemMessage(prompt)
+        )
+
+
+def book_section(book: ClientBook) -> str:
+    """What a specialist is told of the run's client book: whose, its size, its columns.
+
+    The columns and their values are the book's, so filters name what the book has.
+    """
+    if book.sample:
+        whose = (
+            f"the sample book (sample data, not the MSP's own clients): {book.info.rows} "
+            "clients, ids like C00001"
+        )
+    else:
+        whose = f"{book.tenant}'s client book v{book.version}: {book.info.rows} clients"
+    return f"Client book: {whose}.\n{describe_filterable(book.info)}"
 
 
 def tool_error_message(error: Exception, request: ToolCallRequest) -> str | None:

@@ -22,7 +22,9 @@ from aimesh.api.routes import (
     keys,
     memory,
     networks,
+    portfolio,
     retention,
+    scores,
     stats,
     streaming,
     tasks,
@@ -46,6 +48,8 @@ ROUTERS = (
     audit,
     retention,
     budgets,
+    portfolio,
+    scores,
 )
 
 
@@ -85,7 +89,11 @@ def create_app(settings: Settings | None = None, model: BaseChatModel | None = N
         app.include_router(module.router, prefix=PREFIX, responses=shared)
     errors.install(app)
     app.add_middleware(AuditMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        uploads={f"{PREFIX}/portfolio/imports": settings.max_upload_bytes},
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -13,13 +13,16 @@ from starlette.routing import Match, Route
 
 from aimesh.errors import (
     AimeshError,
+    BookNotFoundError,
     BudgetExceededError,
     InvalidInputError,
     LedgerPayloadError,
     ModelNotFoundError,
+    ModelUnavailableError,
     ModelUnreadableError,
     ScopeNotFoundError,
     StorageError,
+    UnknownClientError,
 )
 
 logger = logging.getLogger(__name__)
@@ -32,7 +35,8 @@ class ErrorPublic(BaseModel):
     detail: str
 
 
-def _error(description: str, **headers: str) -> dict[str, Any]:
+def error_response(description: str, **headers: str) -> dict[str, Any]:
+    """An error response declaration for OpenAPI: its body, description and headers."""
     response: dict[str, Any] = {"model": ErrorPublic, "description": description}
     if headers:
         response["headers"] = {
@@ -44,25 +48,25 @@ def _error(description: str, **headers: str) -> dict[str, Any]:
 
 # Any request: malformed ones, the body-size limit, the stores (503 when one is down).
 REQUEST_ERRORS: Responses = {
-    400: _error("Malformed request, e.g. a body that is not UTF-8."),
-    413: _error("Request body over the size limit (AIMESH_MAX_BODY_BYTES)."),
-    503: _error("A store (database, Redis) is unavailable; the message says which."),
+    400: error_response("Malformed request, e.g. a body that is not UTF-8."),
+    413: error_response("Request body over the size limit (AIMESH_MAX_BODY_BYTES)."),
+    503: error_response("A store (database, Redis) is unavailable; the message says which."),
 }
 # Routes that need an API key.
 AUTH_ERRORS: Responses = {
-    401: _error(
+    401: error_response(
         "Missing, unknown, revoked or expired API key.",
         **{"WWW-Authenticate": "Bearer: send the key as X-API-Key or a bearer token."},
     ),
-    403: _error("The key lacks the scope this route needs."),
-    429: _error(
+    403: error_response("The key lacks the scope this route needs."),
+    429: error_response(
         "The key is over its rate limit.",
         **{"Retry-After": "Seconds until the key may send again."},
     ),
 }
 ROUTE_ERRORS: Responses = {**AUTH_ERRORS, **REQUEST_ERRORS}
 # Routes that address a record by id: unknown ids and other tenants' ids answer alike.
-NOT_FOUND: Responses = {404: _error("No such record in the caller's tenant.")}
+NOT_FOUND: Responses = {404: error_response("No such record in the caller's tenant.")}
 
 
 class BudgetErrorPublic(ErrorPublic):
@@ -90,7 +94,7 @@ BUDGET_EXCEEDED: Responses = {
 
 def conflict(description: str) -> Responses:
     """A 409 response declaration, ``description`` saying when it happens."""
-    return {409: _error(description)}
+    return {409: error_response(description)}
 
 
 async def invalid_input(request: Request, exc: Exception) -> JSONResponse:
@@ -115,6 +119,11 @@ async def budget_exceeded(request: Request, exc: Exception) -> JSONResponse:
 async def not_found(request: Request, exc: Exception) -> JSONResponse:
     """404 for an id the caller's tenant does not hold (a budget's ``scope_id``)."""
     return JSONResponse({"detail": str(exc)}, status.HTTP_404_NOT_FOUND)
+
+
+async def conflicting(request: Request, exc: Exception) -> JSONResponse:
+    """409 when the tenant's book cannot answer this (no churn outcomes, no monthly charges)."""
+    return JSONResponse({"detail": str(exc)}, status.HTTP_409_CONFLICT)
 
 
 async def server_fault(request: Request, exc: Exception) -> JSONResponse:
@@ -161,6 +170,9 @@ def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
     app.add_exception_handler(status.HTTP_405_METHOD_NOT_ALLOWED, method_not_allowed)
     app.add_exception_handler(ScopeNotFoundError, not_found)
+    app.add_exception_handler(UnknownClientError, not_found)
+    app.add_exception_handler(BookNotFoundError, not_found)
+    app.add_exception_handler(ModelUnavailableError, conflicting)
     app.add_exception_handler(InvalidInputError, invalid_input)
     app.add_exception_handler(BudgetExceededError, budget_exceeded)
     app.add_exception_handler(StorageError, unavailable)

@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from aimesh.api.errors import error_response
 from aimesh.api.deps import (
     AuditDep,
     BookDep,
@@ -37,7 +38,11 @@ from aimesh.portfolio.reader import read_table, rows_table
 from aimesh.portfolio.store import BookVersion
 from aimesh.store.tables import Network
 
-router = APIRouter(prefix="/portfolio", tags=["portfolio"])
+router = APIRouter(
+    prefix="/portfolio",
+    tags=["portfolio"],
+    responses={404: error_response("No such client in the book, no book, or none to delete.")},
+)
 
 IMPORT_BODY: dict[str, Any] = {
     "required": True,

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from aimesh.api.errors import error_response, conflict
 from aimesh.api.deps import BookDep, ClientIdPath, Offset, ServicesDep, Writer
 from aimesh.api.schemas import FilterQuery, PriceRecommendationCreate
 from aimesh.portfolio import scoring
@@ -25,7 +26,14 @@ from aimesh.portfolio.results import (
     PriceChangeImpact,
 )
 
-router = APIRouter(prefix="/portfolio", tags=["scores"])
+router = APIRouter(
+    prefix="/portfolio",
+    tags=["scores"],
+    responses={
+        404: error_response("No such client in the book, or no book (the sample turned off)."),
+        **conflict("The book has no such model (no churn outcomes, no monthly_charges)."),
+    },
+)
 Limit = Annotated[int, Query(ge=1, le=500, description="Clients per page.")]
 
 

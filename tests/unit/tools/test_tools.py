@@ -4,31 +4,59 @@ import pytest
 from pydantic import ValidationError
 
 from aimesh.context import Context
-from aimesh.errors import UnknownClientError
+from aimesh.errors import InvalidInputError, UnknownClientError
+from aimesh.portfolio.scoring import churn_scores
 from aimesh.tools.billing import billing_anomalies
-from aimesh.tools.churn import client_churn_risk, top_churn_risks
-from aimesh.tools.pricing import recommend_price_tool
+from aimesh.tools.churn import churn_summary_tool, client_churn_risk, top_churn_risks
+from aimesh.tools.pricing import price_change_impact_tool, recommend_price_tool
 
 
 @pytest.fixture(scope="module")
-def runtime(ml):
-    return SimpleNamespace(context=Context(ml=ml))
+def runtime(sample):
+    return SimpleNamespace(context=Context(book=sample))
 
 
-def test_top_churn_risks_ranks_by_the_models_probability(runtime, ml):
+def test_top_churn_risks_ranks_by_the_models_probability(runtime, sample):
     text, result = top_churn_risks.func(runtime, limit=5, offset=0)
     clients = result["clients"]
-    scores = ml.churn_scores()
     assert [c["rank"] for c in clients] == [1, 2, 3, 4, 5]
     assert [c["churn_probability"] for c in clients] == pytest.approx(
-        list(scores.sort_values(ascending=False).iloc[:5])
+        list(churn_scores(sample).sort_values(ascending=False).iloc[:5])
     )
     assert all(len(c["drivers"]) == 3 for c in clients)
-    assert result["provenance"]["model_version"] == ml.churn().card.version
-    assert result["provenance"]["dataset"] == "telco_churn.csv"
+    assert result["model_version"] == sample.churn().card.version
+    assert result["sample"] is True and result["book_version"] == 0
+    assert "sample data" in text
     for c in clients:
         assert c["client_id"] in text
         assert f"{c['churn_probability'] * 100:.1f}%" in text
+
+
+def test_a_segment_lists_only_its_clients(runtime, sample):
+    segment = ["internet_service=Fiber optic", "tech_support=No"]
+    _, result = top_churn_risks.func(runtime, limit=25, offset=0, filters=segment)
+    frame = sample.frame()
+    kept = frame[(frame.internet_service == "Fiber optic") & (frame.tech_support == "No")]
+    assert result["matched"] == len(kept)
+    assert {c["client_id"] for c in result["clients"]} <= set(kept.index)
+    top = churn_scores(sample)[kept.index].sort_values(ascending=False, kind="stable")
+    assert [c["client_id"] for c in result["clients"]] == list(top.index[:25])
+
+
+def test_a_filter_on_an_unknown_column_names_the_columns_allowed(runtime):
+    with pytest.raises(InvalidInputError, match="contract"):
+        top_churn_risks.func(runtime, limit=5, offset=0, filters=["plan=Gold"])
+
+
+def test_churn_summary_sums_the_models_probabilities(runtime, sample):
+    _, result = churn_summary_tool.func(runtime, filters=["payment_method=Electronic check"])
+    frame = sample.frame()
+    ids = frame.index[frame.payment_method == "Electronic check"]
+    probability = churn_scores(sample)[ids]
+    assert result["clients"] == len(ids)
+    assert result["expected_churners"] == pytest.approx(probability.sum())
+    revenue = (probability * frame.loc[ids, "monthly_charges"]).sum()
+    assert result["monthly_revenue_at_risk"] == pytest.approx(revenue)
 
 
 def test_next_page_continues_the_ranking(runtime):
@@ -75,6 +103,12 @@ def test_price_recommendation_keeps_churn_risk_by_default(runtime):
     assert "churn risk may not rise" in text
 
 
+def test_a_price_raise_lowers_no_clients_retention(runtime):
+    _, result = price_change_impact_tool.func(runtime, change_pct=5, filters=["contract=Two year"])
+    assert result["churners_after"] >= result["churners_before"]
+    assert result["change_pct"] == 5
+
+
 @pytest.mark.parametrize(
     ("tool", "args"),
     [
@@ -82,8 +116,10 @@ def test_price_recommendation_keeps_churn_risk_by_default(runtime):
         (top_churn_risks, {"limit": 26}),
         (top_churn_risks, {"offset": -1}),
         (billing_anomalies, {"limit": "many"}),
-        (client_churn_risk, {"client_id": "1234"}),
+        (client_churn_risk, {"client_id": ""}),
+        (client_churn_risk, {"client_id": "x" * 65}),
         (recommend_price_tool, {"client_id": "C01234", "max_change_pct": 80}),
+        (price_change_impact_tool, {"change_pct": 70}),
     ],
 )
 def test_out_of_range_arguments_are_rejected_by_the_schema(tool, args):
