@@ -23,11 +23,14 @@ def render_anomaly(a: BillingAnomaly) -> str:
         f"{d.feature}={_num(d.value)} vs typical {_num(d.typical)} (z={d.robust_z:+.1f})"
         for d in a.reasons
     )
-    return (
-        f"#{a.rank} {a.client_id}: anomaly score {a.score:.3f}; "
-        f"{usd(a.monthly_charges)}/month, {usd(a.total_charges)} billed in total, "
-        f"{a.services} services, tenure {a.tenure:.0f} months; out of line: {reasons}."
-    )
+    facts = [f"anomaly score {a.score:.3f}"]
+    if a.monthly_charges is not None:
+        facts.append(f"{usd(a.monthly_charges)}/month")
+    if a.total_charges is not None:
+        facts.append(f"{usd(a.total_charges)} billed in total")
+    if a.tenure_months is not None:
+        facts.append(f"tenure {a.tenure_months:.0f} months")
+    return f"#{a.rank} {a.client_id}: {'; '.join(facts)}; out of line: {reasons}."
 
 
 class BillingAnomalies(BaseModel):
