@@ -8,29 +8,10 @@ from pydantic import BaseModel, Field
 
 from aimesh.context import Context
 from aimesh.ml.anomaly import BillingAnomaly
-from aimesh.tools.results import Provenance, usd
+from aimesh.portfolio.results import render_anomaly
+from aimesh.tools.results import Provenance
 
 METHOD = "IsolationForest anomaly score on billing features; reasons are robust z-scores"
-
-
-def _num(value: float | None) -> str:
-    return "missing" if value is None else f"{value:.2f}"
-
-
-def render_anomaly(a: BillingAnomaly) -> str:
-    """One line for the LLM: the client, its bill and what is out of line."""
-    reasons = ", ".join(
-        f"{d.feature}={_num(d.value)} vs typical {_num(d.typical)} (z={d.robust_z:+.1f})"
-        for d in a.reasons
-    )
-    facts = [f"anomaly score {a.score:.3f}"]
-    if a.monthly_charges is not None:
-        facts.append(f"{usd(a.monthly_charges)}/month")
-    if a.total_charges is not None:
-        facts.append(f"{usd(a.total_charges)} billed in total")
-    if a.tenure_months is not None:
-        facts.append(f"tenure {a.tenure_months:.0f} months")
-    return f"#{a.rank} {a.client_id}: {'; '.join(facts)}; out of line: {reasons}."
 
 
 class BillingAnomalies(BaseModel):

@@ -8,8 +8,9 @@ from pydantic import BaseModel, Field
 
 from aimesh.context import Context
 from aimesh.ml.pricing import PriceRecommendation
+from aimesh.portfolio.results import pct, usd
 from aimesh.tools.churn import ClientId
-from aimesh.tools.results import Provenance, pct, usd
+from aimesh.tools.results import Provenance
 
 METHOD = "grid search of price x (1 - churn probability) with the churn model"
 
