@@ -143,6 +143,25 @@ class SegmentResult(BookResult):
         )
 
 
+class SegmentPage(SegmentResult):
+    """One page of a ranking of a segment's clients.
+
+    Attributes:
+        offset: Clients of the segment's ranking skipped before this page.
+    """
+
+    offset: int
+
+    def render_page(self, ranked_by: str, lines: list[str]) -> str:
+        """A heading naming the ranks and the segment, one line per client, the source."""
+        if not lines:
+            head = f"No client ranked from {self.offset + 1} in {self.segment()}."
+        else:
+            ranks = f"{self.offset + 1}-{self.offset + len(lines)}"
+            head = f"Clients ranked {ranks} by {ranked_by} in {self.segment()}:"
+        return "\n".join([head, *lines, self.provenance.render()])
+
+
 class ChurnDriver(BaseModel):
     """One feature's push on a client's churn risk.
 
@@ -204,27 +223,18 @@ class ClientRisk(BaseModel):
         return f"#{self.rank} {who}: {'; '.join(facts)}; top drivers: {reasons}."
 
 
-class ChurnRisks(SegmentResult):
+class ChurnRisks(SegmentPage):
     """A page of a segment's clients ranked by churn probability, highest first.
 
     Attributes:
-        offset: Clients of the segment's ranking skipped before this page.
         clients: The page; ``rank`` counts within the segment.
     """
 
-    offset: int
     clients: list[ClientRisk]
 
     def render(self) -> str:
         """The ranked clients and the source."""
-        if not self.clients:
-            head = f"No client ranked from {self.offset + 1} in {self.segment()}."
-        else:
-            last = self.offset + len(self.clients)
-            head = (
-                f"Clients ranked {self.offset + 1}-{last} by churn probability in {self.segment()}:"
-            )
-        return "\n".join([head, *(c.render() for c in self.clients), self.provenance.render()])
+        return self.render_page("churn probability", [c.render() for c in self.clients])
 
 
 class ClientChurn(BookResult):
@@ -297,28 +307,33 @@ def render_anomaly(anomaly: BillingAnomaly) -> str:
     return f"#{anomaly.rank} {anomaly.client_id}: {'; '.join(facts)}; out of line: {reasons}."
 
 
-class BillingAnomalies(SegmentResult):
+class BillingAnomalies(SegmentPage):
     """A page of a segment's clients ranked by billing anomaly score, most anomalous first.
 
     Attributes:
-        offset: Clients of the segment's ranking skipped before this page.
         anomalies: The page; ``rank`` counts within the segment.
     """
 
-    offset: int
     anomalies: list[BillingAnomaly]
 
     def render(self) -> str:
         """The ranked anomalies and the source."""
-        if not self.anomalies:
-            head = f"No client ranked from {self.offset + 1} in {self.segment()}."
-        else:
-            last = self.offset + len(self.anomalies)
-            head = (
-                f"Clients ranked {self.offset + 1}-{last} by billing anomaly score in "
-                f"{self.segment()}:"
-            )
-        return "\n".join([head, *map(render_anomaly, self.anomalies), self.provenance.render()])
+        return self.render_page("billing anomaly score", [*map(render_anomaly, self.anomalies)])
+
+
+def render_recommendation(r: PriceRecommendation) -> str:
+    """The recommendation with its churn and revenue effects, in words."""
+    constraint = "churn risk may not rise" if r.max_churn_increase == 0 else r.constraint
+    return (
+        f"Price recommendation for {r.client_id} (searched +-{pct(r.max_change)}, "
+        f"{constraint}): current {usd(r.current_price)}/month, recommended "
+        f"{usd(r.recommended_price)}/month ({r.change_pct:+.1f}%). Churn probability "
+        f"{pct(r.churn_probability_now)} now, {pct(r.churn_probability_at_recommended)} at "
+        f"the recommended price ({r.churn_risk_change * 100:+.1f} points). Expected revenue "
+        f"{usd(r.expected_revenue_now)}/month now, {usd(r.expected_revenue_at_recommended)}"
+        f"/month at the recommended price ({usd(r.expected_revenue_change)}/month, "
+        f"{r.expected_revenue_change_pct:+.1f}%)."
+    )
 
 
 class PriceAdvice(BookResult):
@@ -332,18 +347,7 @@ class PriceAdvice(BookResult):
 
     def render(self) -> str:
         """The recommendation with its churn and revenue effects, and the source."""
-        r = self.recommendation
-        constraint = "churn risk may not rise" if r.max_churn_increase == 0 else r.constraint
-        return (
-            f"Price recommendation for {r.client_id} (searched +-{pct(r.max_change)}, "
-            f"{constraint}): current {usd(r.current_price)}/month, recommended "
-            f"{usd(r.recommended_price)}/month ({r.change_pct:+.1f}%). Churn probability "
-            f"{pct(r.churn_probability_now)} now, {pct(r.churn_probability_at_recommended)} at "
-            f"the recommended price ({r.churn_risk_change * 100:+.1f} points). Expected revenue "
-            f"{usd(r.expected_revenue_now)}/month now, {usd(r.expected_revenue_at_recommended)}"
-            f"/month at the recommended price ({usd(r.expected_revenue_change)}/month, "
-            f"{r.expected_revenue_change_pct:+.1f}%).\n{self.provenance.render()}"
-        )
+        return f"{render_recommendation(self.recommendation)}\n{self.provenance.render()}"
 
 
 class PriceChangeImpact(SegmentResult):

@@ -78,50 +78,45 @@ def test_load_book_model_loads_the_version_the_book_records(
 
 
 @pytest.mark.parametrize(
-    ("change", "detail"),
+    ("change", "model", "detail"),
     [
-        (lambda f: f.drop(columns="churned"), "no churn outcomes: 600 rows, 0 labelled"),
-        (lambda f: f.assign(churned=np.nan), "no churn outcomes: 600 rows, 0 labelled"),
-        (lambda f: f.assign(churned=0.0), "one class only: 600 labelled rows, all stayed"),
+        (lambda f: f.drop(columns="churned"), 0, "no churn outcomes: 600 rows, 0 labelled"),
+        (lambda f: f.assign(churned=np.nan), 0, "no churn outcomes: 600 rows, 0 labelled"),
+        (lambda f: f.assign(churned=0.0), 0, "one class only: 600 labelled rows, all stayed"),
         (
             lambda f: f.assign(churned=np.where(f.index < "C00101", 1.0, np.nan)),
+            0,
             "one class only: 100 labelled rows, all churned",
         ),
         (
             lambda f: f.assign(churned=f["churned"].where(f.index < "C00031")),
+            0,
             "rows: 30 labelled rows, too few to train (allowed: at least 50 rows)",
         ),
-    ],
-)
-def test_churn_is_unavailable_without_usable_outcomes(
-    small: pd.DataFrame, tmp_path: Path, change, detail: str
-) -> None:
-    churn, billing = train(change(small), tmp_path)
-
-    assert churn == BookModel(model="churn", status="unavailable", detail=detail)
-    assert billing.status == "ready"
-
-
-@pytest.mark.parametrize(
-    ("change", "detail"),
-    [
-        (lambda f: f.drop(columns="monthly_charges"), "no monthly_charges column"),
+        (lambda f: f.drop(columns="monthly_charges"), 1, "no monthly_charges column"),
         (
             lambda f: f.assign(monthly_charges=np.nan),
+            1,
             "no monthly_charges values: 600 rows, all empty",
         ),
     ],
 )
-def test_billing_is_unavailable_without_prices(
-    small: pd.DataFrame, tmp_path: Path, change, detail: str
+def test_a_model_the_book_cannot_have_is_unavailable_with_the_reason(
+    small: pd.DataFrame, tmp_path: Path, change, model: int, detail: str
 ) -> None:
-    churn, billing = train(change(small), tmp_path)
+    models = train(change(small), tmp_path)
 
-    assert billing == BookModel(model="billing-anomaly", status="unavailable", detail=detail)
-    assert churn.status == "ready"
-    assert (
-        "monthly_charges" not in ModelRegistry(tmp_path).card("churn").params["monotone_increasing"]
-    )
+    name = ["churn", "billing-anomaly"][model]
+    assert models[model] == BookModel(model=name, status="unavailable", detail=detail)
+    assert models[1 - model].status == "ready"
+
+
+def test_churn_risk_rises_with_the_price_only_when_the_book_has_prices(
+    small: pd.DataFrame, tmp_path: Path
+) -> None:
+    train(small.assign(monthly_charges=np.nan), tmp_path)
+
+    assert ModelRegistry(tmp_path).card("churn").params["monotone_increasing"] == []
 
 
 def test_a_training_that_raises_fails_without_crashing_the_caller(
