@@ -45,7 +45,7 @@ def main() -> None:
     portfolio = service.portfolio()
     churn, detector = service.churn(), service.anomaly()
     features = portfolio[churn.model.features]
-    billing = billing_features(portfolio)
+    billing = billing_features(service.billing_book())
     picks = np.random.default_rng(0).choice(len(portfolio), SAMPLE_ROWS, replace=False)
     rows = [features.iloc[[i]] for i in picks]
     billing_rows = [billing.iloc[[i]] for i in picks]

@@ -1,10 +1,10 @@
-"""Anomaly detection with reasons, and its use on the portfolio's billing.
+"""Anomaly detection with reasons, and its use on a client book's billing.
 
 :class:`AnomalyDetector` is generic: an Isolation Forest (Liu, Ting & Zhou 2008) on
 robust-scaled numeric features, explained by robust z-scores. It is evaluated on the
 labelled Statlog Shuttle data (:func:`train_labelled_detector`) and used, unsupervised, on
-billing features engineered from the portfolio (:func:`billing_features`) to find revenue
-leaks and billing errors.
+billing features engineered from any client book that has ``monthly_charges``
+(:func:`billing_features`) to find revenue leaks and billing errors.
 """
 
 import time
@@ -18,6 +18,7 @@ from sklearn.linear_model import LinearRegression
 
 from aimesh.errors import InvalidInputError
 from aimesh.ml.metrics import ranking_metrics
+from aimesh.ml.paging import check_page
 from aimesh.ml.registry import ModelCard
 from aimesh.ml.tabular import encode_binary_target, require_columns
 
@@ -28,31 +29,12 @@ MEAN_AD_TO_SD = 1.2533
 """Mean absolute deviation -> standard deviation under normality, sqrt(pi/2); the fallback
 scale when the MAD is 0 (as in the modified z-score of Iglewicz & Hoaglin 1993)."""
 
-SERVICE_COLUMNS = [
-    "phone_service",
-    "multiple_lines",
-    "internet_service",
-    "online_security",
-    "online_backup",
-    "device_protection",
-    "tech_support",
-    "streaming_tv",
-    "streaming_movies",
-]
-"""Portfolio columns describing the services a client has."""
+BOOK_FIELDS = ("churned", "name", "monthly_charges", "tenure_months", "total_charges")
+"""A client book's mapped fields (:mod:`aimesh.portfolio.book`): never peer attributes."""
 
-BILLING_FEATURES = [
-    "monthly_charges",
-    "total_charges",
-    "tenure",
-    "n_services",
-    "billing_gap",
-    "price_residual",
-]
-"""Columns of :func:`billing_features`, in order."""
-
-MAX_PAGE = 500
-"""Most anomalies returned by one :func:`rank_billing_anomalies` call."""
+MAX_PEER_LEVELS = 50
+"""Most distinct values of a text column used as a peer attribute (a client book's
+``category`` columns; more makes it ``text``: names, e-mails, free text)."""
 
 
 class Deviation(BaseModel):
@@ -76,25 +58,24 @@ class BillingAnomaly(BaseModel):
     """A client whose billing looks unusual.
 
     Attributes:
-        client_id: Portfolio id.
-        rank: 1 = most anomalous client of the portfolio.
+        client_id: The client's id in the book.
+        rank: 1 = most anomalous client of the rows ranked.
         score: Isolation Forest anomaly score in (0, 1]; above 0.5 is anomalous by the
             paper's rule of thumb.
         reasons: Billing features furthest from typical, largest ``|robust_z|`` first.
-        monthly_charges: USD per month.
-        total_charges: USD billed so far (0 where the portfolio has it empty: new clients).
-        tenure: Months as a client.
-        services: Number of services subscribed (``n_services`` of :func:`billing_features`).
+        monthly_charges: USD per month; None when the client has none.
+        total_charges: USD billed so far (0 where the book has it empty, as
+            ``billing_gap`` counts it); None when the book has no ``total_charges``.
+        tenure_months: Months as a client; None when unknown or not in the book.
     """
 
     client_id: str
     rank: int
     score: float
     reasons: list[Deviation]
-    monthly_charges: float
-    total_charges: float
-    tenure: float
-    services: int
+    monthly_charges: float | None
+    total_charges: float | None
+    tenure_months: float | None
 
 
 class AnomalyDetector:
@@ -209,142 +190,197 @@ class AnomalyDetector:
         return np.nan_to_num(self._z(values), nan=0.0)
 
 
-def billing_features(portfolio: pd.DataFrame) -> pd.DataFrame:
-    """Billing features of each client, for revenue-leak and billing-error detection.
+def billing_features(book: pd.DataFrame) -> pd.DataFrame:
+    """Billing features of each client of a client book, to find revenue leaks and errors.
+
+    Uses what the book records; only ``monthly_charges`` is required.
 
     - ``monthly_charges``: USD per month, as billed.
-    - ``total_charges``: USD billed so far; empty (new clients, tenure 0) -> 0.
-    - ``tenure``: months as a client.
-    - ``n_services``: services subscribed among :data:`SERVICE_COLUMNS`; a service counts
-      when its value is 1, or text not starting with "No" (``"DSL"`` counts,
-      ``"No internet service"`` does not).
-    - ``billing_gap``: ``total_charges - monthly_charges * tenure`` (USD): what was billed
-      minus what the current price implies. Near 0 when the history matches the price;
+    - ``tenure_months``: months as a client, when the book has ``tenure_months``.
+    - ``billing_gap``: ``total_charges - monthly_charges * tenure_months`` (USD), when the
+      book has both; an empty ``total_charges`` (new clients) counts as 0. What was billed
+      minus what the current price implies: near 0 when the history matches the price,
       very negative suggests under-billing (a revenue leak), very positive over-billing
       (or a large past price change). A USD gap rather than a ratio, so that a few
       dollars' noise on a 2-month client does not outrank hundreds on a long-time one.
-    - ``price_residual``: ``monthly_charges`` minus its least-squares fit on the one-hot
-      service columns over this portfolio (USD per month): a client paying much more or
-      less than peers with the same services.
+    - ``price_residual``: ``monthly_charges`` minus its least-squares fit on the book's
+      peer attributes (see :func:`peer_attributes`), USD per month: a client paying much
+      more or less than clients with the same services and usage. Only when the book has
+      a peer attribute; NaN where ``monthly_charges`` is.
+
+    A count of services (the Telco-only ``n_services`` of earlier versions) is not
+    computed: nothing in a book tells a service column from any other category.
 
     Args:
-        portfolio: The client table (see :func:`~aimesh.ml.portfolio.load_portfolio`).
+        book: The client table (:class:`~aimesh.portfolio.book.ClientBook` frame shape:
+            mapped fields under their field names, features as float64 or strings).
 
     Returns:
-        Shape (n_clients, 6), columns :data:`BILLING_FEATURES`, same index as ``portfolio``.
+        Shape (n_clients, 1 to 4), the columns above that apply, in that order, same index
+        as ``book``.
 
     Raises:
-        DataFileError: A needed column is missing.
+        DataFileError: The book has no ``monthly_charges`` column.
     """
-    require_columns(
-        portfolio, ["monthly_charges", "total_charges", "tenure", *SERVICE_COLUMNS], "portfolio"
-    )
-    monthly = portfolio["monthly_charges"].astype(float)
-    tenure = portfolio["tenure"].astype(float)
-    total = portfolio["total_charges"].astype(float).fillna(0.0)
-    services = pd.get_dummies(portfolio[SERVICE_COLUMNS].astype(str), drop_first=True, dtype=float)
-    peer_price = LinearRegression().fit(services, monthly).predict(services)
-    return pd.DataFrame(
-        {
-            "monthly_charges": monthly,
-            "total_charges": total,
-            "tenure": tenure,
-            "n_services": _count_services(portfolio[SERVICE_COLUMNS]),
-            "billing_gap": total - monthly * tenure,
-            "price_residual": monthly - peer_price,
-        },
-        index=portfolio.index,
-    )
+    require_columns(book, ["monthly_charges"], "client book")
+    monthly = book["monthly_charges"].astype(float)
+    features = {"monthly_charges": monthly}
+    if "tenure_months" in book.columns:
+        tenure = book["tenure_months"].astype(float)
+        features["tenure_months"] = tenure
+        if "total_charges" in book.columns:
+            total = book["total_charges"].astype(float).fillna(0.0)
+            features["billing_gap"] = total - monthly * tenure
+    peers = peer_attributes(book)
+    if peers.shape[1]:
+        features["price_residual"] = monthly - _peer_price(peers, monthly)
+    return pd.DataFrame(features, index=book.index)
 
 
-def score_billing(detector: AnomalyDetector, portfolio: pd.DataFrame) -> pd.DataFrame:
+def peer_columns(book: pd.DataFrame) -> list[str]:
+    """The columns of a book that describe a client's services and usage.
+
+    Every column but :data:`BOOK_FIELDS` with at least two distinct values that is a number
+    or text with at most :data:`MAX_PEER_LEVELS` values (more: names, e-mails, free text).
+
+    Args:
+        book: The client table.
+
+    Returns:
+        Their names, in the book's order.
+    """
+    return [
+        str(name)
+        for name in book.columns
+        if name not in BOOK_FIELDS
+        and book[name].nunique(dropna=True) >= 2
+        and (
+            pd.api.types.is_numeric_dtype(book[name])
+            or book[name].nunique(dropna=True) <= MAX_PEER_LEVELS
+        )
+    ]
+
+
+def peer_attributes(book: pd.DataFrame) -> pd.DataFrame:
+    """The design matrix of the peer price fit, from :func:`peer_columns`.
+
+    Numbers as they are (NaN -> the column's median); text one-hot encoded (first level
+    dropped; missing is a level of its own).
+
+    Args:
+        book: The client table.
+
+    Returns:
+        Float matrix, shape (n_clients, n_terms), same index as ``book``; no columns when
+        the book has no peer column.
+    """
+    numbers: dict[str, pd.Series] = {}
+    levels: dict[str, pd.Series] = {}
+    for name in peer_columns(book):
+        values = book[name]
+        if pd.api.types.is_numeric_dtype(values):
+            numbers[name] = values.astype(float).fillna(values.median())
+        else:
+            levels[name] = values.astype(str).where(values.notna(), "(missing)")
+    matrix = pd.DataFrame(numbers, index=book.index)
+    if not levels:
+        return matrix
+    dummies = pd.get_dummies(pd.DataFrame(levels, index=book.index), drop_first=True, dtype=float)
+    return pd.concat([matrix, dummies], axis=1)
+
+
+def score_billing(detector: AnomalyDetector, book: pd.DataFrame) -> pd.DataFrame:
     """Billing features of every client plus their anomaly ``score``.
 
     Args:
-        detector: A detector fitted on :func:`billing_features`.
-        portfolio: The client table.
+        detector: A detector fitted on :func:`billing_features` of this book.
+        book: The client table.
 
     Returns:
-        :func:`billing_features` with a ``score`` column, same index as ``portfolio``.
+        :func:`billing_features` with a ``score`` column, same index as ``book``.
     """
-    features = billing_features(portfolio)
+    features = billing_features(book)
     return features.assign(score=detector.score_samples(features))
 
 
 def rank_billing_anomalies(
     detector: AnomalyDetector,
-    portfolio: pd.DataFrame,
+    book: pd.DataFrame,
     limit: int = 10,
     offset: int = 0,
     *,
     scored: pd.DataFrame | None = None,
 ) -> list[BillingAnomaly]:
-    """The portfolio's most anomalous billing, most anomalous first.
+    """The most anomalous billing among some clients, most anomalous first.
 
     Args:
         detector: A detector fitted on :func:`billing_features`.
-        portfolio: The client table.
-        limit: Clients to return, 1 to :data:`MAX_PAGE`.
+        book: The clients to rank (the whole book, or a segment of it with ``scored``).
+        limit: Clients to return, 1 to :data:`~aimesh.ml.paging.MAX_PAGE`.
         offset: Clients to skip (for paging); past the end gives an empty list.
-        scored: The result of :func:`score_billing` for this detector and portfolio, to
-            reuse; computed when omitted.
+        scored: :func:`score_billing` rows of these clients, to reuse (e.g. the whole
+            book's scores, cut to a segment); computed from ``book`` when omitted.
 
     Returns:
-        Up to ``limit`` anomalies, ranks ``offset + 1`` onwards.
+        Up to ``limit`` anomalies, ranks ``offset + 1`` onwards; equal scores keep the
+        book's order.
 
     Raises:
         InvalidInputError: ``limit`` or ``offset`` is out of range.
     """
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInputError("limit", f"{limit} is out of range", f"1 to {MAX_PAGE}")
-    if offset < 0:
-        raise InvalidInputError("offset", f"{offset} is negative", "an integer >= 0")
-    table = score_billing(detector, portfolio) if scored is None else scored
+    check_page(limit, offset)
+    table = score_billing(detector, book) if scored is None else scored
     order = np.argsort(-table["score"].to_numpy(), kind="stable")[offset : offset + limit]
     page = table.iloc[order]
+    rows = book.loc[page.index]
     reasons = detector.explain(page)
+    total = rows["total_charges"].fillna(0.0) if "total_charges" in rows.columns else None
     return [
         BillingAnomaly(
             client_id=str(client),
             rank=offset + position + 1,
-            score=float(row.score),
+            score=float(page["score"].iloc[position]),
             reasons=reasons[position],
-            monthly_charges=float(row.monthly_charges),
-            total_charges=float(row.total_charges),
-            tenure=float(row.tenure),
-            services=int(row.n_services),
+            monthly_charges=_number(rows, "monthly_charges", position),
+            total_charges=None if total is None else float(total.iloc[position]),
+            tenure_months=_number(rows, "tenure_months", position),
         )
-        for position, (client, row) in enumerate(page.iterrows())
+        for position, client in enumerate(page.index)
     ]
 
 
 def train_billing_detector(
-    portfolio: pd.DataFrame,
+    book: pd.DataFrame,
     seed: int = 42,
     *,
     name: str = "billing-anomaly",
     dataset: str = "",
     data_sha256: str = "",
 ) -> tuple[AnomalyDetector, ModelCard]:
-    """Fit the billing detector on the portfolio.
+    """Fit the billing detector on a client book's :func:`billing_features`.
 
-    The portfolio has no labels, so the card's metrics describe the in-sample score
+    The book has no anomaly labels, so the card's metrics describe the in-sample score
     distribution: quantiles ``score_p50``, ``score_p90``, ``score_p99``, ``score_max``, and
     ``share_above_0_5``, the share of clients scoring above 0.5 (the paper's anomaly rule,
-    also scikit-learn's ``contamination="auto"`` threshold).
+    also scikit-learn's ``contamination="auto"`` threshold). The card's ``features`` are
+    the billing features this book allows; its ``evaluation`` names the peer attributes
+    of ``price_residual``.
 
     Args:
-        portfolio: The client table.
+        book: The client table.
         seed: Random seed.
         name: Registry name for the card.
-        dataset: File name of the data, for the card.
-        data_sha256: SHA-256 of that file, for the card.
+        dataset: What the data is, for the card.
+        data_sha256: SHA-256 of the data, for the card.
 
     Returns:
         ``(detector, card)``.
+
+    Raises:
+        DataFileError: The book has no ``monthly_charges`` column.
     """
     started = time.perf_counter()
-    features = billing_features(portfolio)
+    features = billing_features(book)
     detector = AnomalyDetector(seed=seed).fit(features)
     scores = detector.score_samples(features)
     quantiles = np.quantile(scores, [0.5, 0.9, 0.99])
@@ -364,7 +400,10 @@ def train_billing_detector(
         features=detector.features,
         params=detector.get_params(),
         metrics=metrics,
-        evaluation="unsupervised, no labels: in-sample anomaly score distribution",
+        evaluation=(
+            "unsupervised, no labels: in-sample anomaly score distribution; "
+            f"{_peer_note(book, features)}"
+        ),
         model_type=type(detector).__name__,
         n_rows=len(features),
         training_seconds=time.perf_counter() - started,
@@ -441,15 +480,21 @@ def _robust_scale(values: np.ndarray, median: np.ndarray) -> np.ndarray:
     return np.where(scale > 0, scale, 1.0)
 
 
-def _count_services(services: pd.DataFrame) -> pd.Series:
-    subscribed = pd.DataFrame(
-        {name: _subscribed(services[name]) for name in services.columns}, index=services.index
-    )
-    return subscribed.sum(axis=1).astype(int)
+def _peer_price(peers: pd.DataFrame, monthly: pd.Series) -> np.ndarray:
+    """Least-squares fit of the monthly price on the peer attributes, for every row."""
+    priced = monthly.notna().to_numpy()
+    fit = LinearRegression().fit(peers[priced], monthly[priced])
+    return np.asarray(fit.predict(peers))
 
 
-def _subscribed(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(values):
-        return values.fillna(0) > 0
-    text = values.astype(str).str.strip().str.lower()
-    return values.notna() & ~text.str.startswith("no")
+def _peer_note(book: pd.DataFrame, features: pd.DataFrame) -> str:
+    if "price_residual" not in features.columns:
+        return "no price_residual (the book has no peer column)"
+    return f"price_residual fit on {', '.join(peer_columns(book))}"
+
+
+def _number(rows: pd.DataFrame, column: str, position: int) -> float | None:
+    if column not in rows.columns:
+        return None
+    value = rows[column].iloc[position]
+    return None if pd.isna(value) else float(value)

@@ -22,6 +22,9 @@ NUMERIC_COLUMNS = ["tenure", "monthly_charges", "total_charges"]
 PORTFOLIO_COLUMNS = ["churn", *NUMERIC_COLUMNS]
 """Columns every portfolio must have."""
 
+BOOK_FIELD_NAMES = {"churn": "churned", "tenure": "tenure_months"}
+"""Portfolio columns -> the client-book field names (:mod:`aimesh.portfolio.book`) they hold."""
+
 _CLIENT_ID = re.compile(r"[cC](\d{1,9})")
 
 

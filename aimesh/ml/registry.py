@@ -182,20 +182,24 @@ class ModelRegistry:
         _write_text(home / LATEST_FILE, card.version)
         return final
 
-    def load(self, name: str) -> tuple[Any, ModelCard]:
-        """Load the latest version of a model.
+    def load(self, name: str, version: str | None = None) -> tuple[Any, ModelCard]:
+        """Load a version of a model, by default the latest.
 
         Args:
             name: Registry name.
+            version: The card version to load exactly (e.g. the one a client book
+                records); None for the latest.
 
         Returns:
             ``(model, card)``.
 
         Raises:
-            ModelNotFoundError: No saved model under this name.
+            ModelNotFoundError: No saved model under this name, or not this version.
             ModelUnreadableError: The pointer, card or model file cannot be read.
         """
-        version_dir = self._latest_dir(name)
+        version_dir = (
+            self._latest_dir(name) if version is None else self._version_dir(name, version)
+        )
         card_path = version_dir / CARD_FILE
         try:
             card = ModelCard.model_validate_json(card_path.read_bytes())
@@ -241,18 +245,21 @@ class ModelRegistry:
         *,
         data_sha256: str | None = None,
         params: dict[str, Any] | None = None,
+        features: list[str] | None = None,
     ) -> Trained[ModelT]:
         """Load a model, training and saving it first when needed.
 
         Trains when no model is saved, when the saved one is unreadable, or when the card
-        differs from ``data_sha256`` (the training data changed) or ``params`` (the
-        hyper-parameters, e.g. the seed, changed), each checked only when given.
+        differs from ``data_sha256`` (the training data changed), ``params`` (the
+        hyper-parameters, e.g. the seed, changed) or ``features`` (the inputs the code
+        derives, e.g. billing features, changed), each checked only when given.
 
         Args:
             name: Registry name.
             train: Returns a fitted model and its card (whose name must be ``name``).
             data_sha256: SHA-256 of the current training data.
             params: The hyper-parameters the model should have (as in its card).
+            features: The input features the model should have (as in its card).
 
         Returns:
             The model, its card and notes on any (re)training.
@@ -267,7 +274,7 @@ class ModelRegistry:
         except ModelUnreadableError as exc:
             note = f"model file {exc.path} was unreadable ({exc.reason}); retrained"
         else:
-            stale = _staleness(card, data_sha256, params)
+            stale = _staleness(card, data_sha256, params, features)
             if stale is None:
                 return Trained(model, card)
             note = f"{stale}; retrained"
@@ -288,19 +295,36 @@ class ModelRegistry:
             raise ModelNotFoundError(f"no saved model {name!r} in {self.root}") from None
         except (OSError, ValueError) as exc:
             raise ModelUnreadableError(pointer, _short(exc)) from exc
-        if not version or Path(version).name != version or version.startswith("."):
+        if not _is_version(version):
             raise ModelUnreadableError(pointer, f"invalid version {version[:80]!r}")
         return pointer.parent / version
 
+    def _version_dir(self, name: str, version: str) -> Path:
+        path = self._model_dir(name) / version
+        if not _is_version(version) or not (path / CARD_FILE).is_file():
+            raise ModelNotFoundError(
+                f"no version {version[:80]!r} of model {name!r} in {self.root}"
+            )
+        return path
+
+
+def _is_version(version: str) -> bool:
+    return bool(version) and Path(version).name == version and not version.startswith(".")
+
 
 def _staleness(
-    card: ModelCard, data_sha256: str | None, params: dict[str, Any] | None
+    card: ModelCard,
+    data_sha256: str | None,
+    params: dict[str, Any] | None,
+    features: list[str] | None,
 ) -> str | None:
     if data_sha256 is not None and card.data_sha256 != data_sha256:
         old, new = card.data_sha256[:12], data_sha256[:12]
         return f"training data of {card.name!r} changed (sha256 {old} -> {new})"
     if params is not None and card.params != params:
         return f"hyper-parameters of {card.name!r} changed ({card.params} -> {params})"
+    if features is not None and card.features != features:
+        return f"features of {card.name!r} changed ({card.features} -> {features})"
     return None
 
 

@@ -20,13 +20,14 @@ from aimesh.errors import DataFileError, InvalidInputError
 from aimesh.ml.anomaly import (
     AnomalyDetector,
     BillingAnomaly,
+    billing_features,
     rank_billing_anomalies,
     score_billing,
     train_billing_detector,
     train_labelled_detector,
 )
 from aimesh.ml.churn import ChurnModel, new_churn_model, train_churn
-from aimesh.ml.portfolio import get_client, load_portfolio
+from aimesh.ml.portfolio import BOOK_FIELD_NAMES, get_client, load_portfolio
 from aimesh.ml.pricing import Elasticity, PriceRecommendation, estimate_elasticity, recommend_price
 from aimesh.ml.registry import ModelCard, ModelRegistry, Trained, check_name, sha256_file
 from aimesh.ml.tabular import read_csv_file
@@ -137,6 +138,15 @@ class MLService:
             "portfolio", lambda: load_portfolio(self.settings.data_dir / PORTFOLIO_FILE)
         )
 
+    def billing_book(self) -> pd.DataFrame:
+        """The portfolio under client-book field names (``tenure_months``, ``churned``).
+
+        What :func:`~aimesh.ml.anomaly.billing_features` reads; shared, do not modify it.
+        """
+        return self._cached(
+            "billing_book", lambda: self.portfolio().rename(columns=BOOK_FIELD_NAMES)
+        )
+
     def client(self, client_id: str) -> pd.DataFrame:
         """One client's row.
 
@@ -166,8 +176,8 @@ class MLService:
     def anomaly(self) -> Trained[AnomalyDetector]:
         """The billing anomaly detector (registry ``billing-anomaly``), trained on first use.
 
-        Fit on :func:`~aimesh.ml.anomaly.billing_features` of the portfolio; retrained when
-        the portfolio file's SHA-256 changes.
+        Fit on :func:`~aimesh.ml.anomaly.billing_features` of :meth:`billing_book`;
+        retrained when the portfolio file's SHA-256 or the billing features change.
         """
         return self._cached("anomaly", self._load_anomaly)
 
@@ -178,8 +188,9 @@ class MLService:
             InvalidInputError: ``limit`` outside 1-500 or ``offset`` negative.
         """
         detector = self.anomaly().model
-        scored = self._cached("billing_scores", lambda: score_billing(detector, self.portfolio()))
-        return rank_billing_anomalies(detector, self.portfolio(), limit, offset, scored=scored)
+        book = self.billing_book()
+        scored = self._cached("billing_scores", lambda: score_billing(detector, book))
+        return rank_billing_anomalies(detector, book, limit, offset, scored=scored)
 
     def elasticity(self, brand: int) -> Elasticity:
         """Own-price elasticity of an orange-juice brand (see :func:`estimate_elasticity`).
@@ -291,7 +302,7 @@ class MLService:
         return self.registry.load_or_train(
             BILLING_ANOMALY,
             lambda: train_billing_detector(
-                self.portfolio(),
+                self.billing_book(),
                 self.settings.seed,
                 name=BILLING_ANOMALY,
                 dataset=source.file,
@@ -299,6 +310,7 @@ class MLService:
             ),
             data_sha256=source.sha256,
             params=AnomalyDetector(seed=self.settings.seed).get_params(),
+            features=list(billing_features(self.billing_book()).columns),
         )
 
     def _shuttle(self) -> Trained[AnomalyDetector]:

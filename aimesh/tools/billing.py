@@ -8,26 +8,10 @@ from pydantic import BaseModel, Field
 
 from aimesh.context import Context
 from aimesh.ml.anomaly import BillingAnomaly
-from aimesh.tools.results import Provenance, usd
+from aimesh.portfolio.results import render_anomaly
+from aimesh.tools.results import Provenance
 
 METHOD = "IsolationForest anomaly score on billing features; reasons are robust z-scores"
-
-
-def _num(value: float | None) -> str:
-    return "missing" if value is None else f"{value:.2f}"
-
-
-def render_anomaly(a: BillingAnomaly) -> str:
-    """One line for the LLM: the client, its bill and what is out of line."""
-    reasons = ", ".join(
-        f"{d.feature}={_num(d.value)} vs typical {_num(d.typical)} (z={d.robust_z:+.1f})"
-        for d in a.reasons
-    )
-    return (
-        f"#{a.rank} {a.client_id}: anomaly score {a.score:.3f}; "
-        f"{usd(a.monthly_charges)}/month, {usd(a.total_charges)} billed in total, "
-        f"{a.services} services, tenure {a.tenure:.0f} months; out of line: {reasons}."
-    )
 
 
 class BillingAnomalies(BaseModel):

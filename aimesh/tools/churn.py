@@ -11,7 +11,8 @@ from aimesh.context import Context
 from aimesh.ml.churn import Driver
 from aimesh.ml.portfolio import lookup_client
 from aimesh.ml.service import MLService
-from aimesh.tools.results import Provenance, pct, usd
+from aimesh.portfolio.results import pct, usd
+from aimesh.tools.results import Provenance
 
 METHOD = "calibrated LightGBM churn probability; drivers are SHAP values (pred_contrib)"
 ClientId = Annotated[

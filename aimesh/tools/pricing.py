@@ -8,8 +8,9 @@ from pydantic import BaseModel, Field
 
 from aimesh.context import Context
 from aimesh.ml.pricing import PriceRecommendation
+from aimesh.portfolio.results import render_recommendation
 from aimesh.tools.churn import ClientId
-from aimesh.tools.results import Provenance, pct, usd
+from aimesh.tools.results import Provenance
 
 METHOD = "grid search of price x (1 - churn probability) with the churn model"
 
@@ -22,24 +23,7 @@ class PriceAdvice(BaseModel):
 
     def render(self) -> str:
         """Text the model reads."""
-        r = self.recommendation
-        constraint = (
-            "churn risk may not rise"
-            if r.max_churn_increase == 0
-            else f"churn risk may rise at most {r.max_churn_increase * 100:.1f} points"
-            if r.max_churn_increase is not None
-            else "no churn-risk constraint"
-        )
-        return (
-            f"Price recommendation for {r.client_id} (searched +-{pct(r.max_change)}, "
-            f"{constraint}): current {usd(r.current_price)}/month, recommended "
-            f"{usd(r.recommended_price)}/month ({r.change_pct:+.1f}%). Churn probability "
-            f"{pct(r.churn_probability_now)} now, {pct(r.churn_probability_at_recommended)} at "
-            f"the recommended price ({r.churn_risk_change * 100:+.1f} points). Expected revenue "
-            f"{usd(r.expected_revenue_now)}/month now, {usd(r.expected_revenue_at_recommended)}"
-            f"/month at the recommended price ({usd(r.expected_revenue_change)}/month, "
-            f"{r.expected_revenue_change_pct:+.1f}%).\n{self.provenance.render()}"
-        )
+        return f"{render_recommendation(self.recommendation)}\n{self.provenance.render()}"
 
 
 @tool("recommend_price", response_format="content_and_artifact")

@@ -1,4 +1,8 @@
-"""What every tool result carries besides its numbers: where the numbers came from."""
+"""What every tool result carries besides its numbers: where the numbers came from.
+
+The provenance of the tools that still read the packaged portfolio through ``MLService``;
+client-book results carry :class:`aimesh.portfolio.results.Provenance` instead.
+"""
 
 from typing import Any
 
@@ -46,13 +50,3 @@ class Provenance(BaseModel):
             f"Source: model {self.model_version} ({self.method}), "
             f"trained on {self.dataset} (sha256 {self.data_sha256[:12]}).{notes}"
         )
-
-
-def pct(fraction: float) -> str:
-    """Format a fraction as a percentage with one decimal (0.8734 -> '87.3%')."""
-    return f"{fraction * 100:.1f}%"
-
-
-def usd(amount: float) -> str:
-    """Format an amount in USD with cents (95.1 -> '$95.10')."""
-    return f"${amount:,.2f}"

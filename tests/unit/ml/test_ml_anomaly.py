@@ -4,14 +4,15 @@ import pytest
 
 from aimesh.errors import DataFileError, InvalidInputError
 from aimesh.ml.anomaly import (
-    BILLING_FEATURES,
     AnomalyDetector,
     billing_features,
+    peer_columns,
     rank_billing_anomalies,
     score_billing,
     train_billing_detector,
     train_labelled_detector,
 )
+from aimesh.ml.portfolio import BOOK_FIELD_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -85,28 +86,23 @@ def test_bad_input_is_rejected(detector: AnomalyDetector, planted: pd.DataFrame)
         detector.explain(planted, top_k=0)
 
 
-def tiny_portfolio() -> pd.DataFrame:
+SAMPLE_FEATURES = ["monthly_charges", "tenure_months", "billing_gap", "price_residual"]
+
+
+def tiny_book() -> pd.DataFrame:
     services = {
-        "phone_service": [1, 1, 0],
+        "phone_service": [1.0, 1.0, 0.0],
         "multiple_lines": ["Yes", "No", "No phone service"],
         "internet_service": ["Fiber optic", "DSL", "No"],
-        **{
-            name: ["Yes", "No", "No internet service"]
-            for name in [
-                "online_security",
-                "online_backup",
-                "device_protection",
-                "tech_support",
-                "streaming_tv",
-                "streaming_movies",
-            ]
-        },
+        "online_security": ["Yes", "No", "No internet service"],
     }
     return pd.DataFrame(
         {
+            "churned": [1.0, 0.0, np.nan],
+            "name": ["Acme", "Bolt", "Cogs"],
             "monthly_charges": [100.0, 50.0, 20.0],
             "total_charges": [1000.0, 160.0, np.nan],
-            "tenure": [10.0, 3.0, 0.0],
+            "tenure_months": [10.0, 3.0, 0.0],
             **services,
         },
         index=pd.Index(["C00001", "C00002", "C00003"], name="client_id"),
@@ -114,42 +110,93 @@ def tiny_portfolio() -> pd.DataFrame:
 
 
 def test_billing_features_follow_their_formulas() -> None:
-    features = billing_features(tiny_portfolio())
+    features = billing_features(tiny_book())
 
-    assert features.columns.tolist() == BILLING_FEATURES
-    assert features["total_charges"].tolist() == [1000.0, 160.0, 0.0]
-    assert features["billing_gap"].tolist() == [0.0, 10.0, 0.0]
-    assert features["n_services"].tolist() == [9, 2, 0]
+    assert features.columns.tolist() == SAMPLE_FEATURES
+    assert features["billing_gap"].tolist() == [0.0, 10.0, 0.0]  # empty total counts as 0
     np.testing.assert_allclose(features["price_residual"], 0.0, atol=1e-9)  # 3 rows fit exactly
 
 
-def test_billing_features_need_the_service_columns() -> None:
-    with pytest.raises(DataFileError, match="streaming_tv"):
-        billing_features(tiny_portfolio().drop(columns="streaming_tv"))
+def test_peer_columns_are_the_books_other_columns() -> None:
+    book = tiny_book().assign(
+        email=["a@x", "b@x", "c@x"], region=["north"] * 3, score=[1.0, np.nan, 3.0]
+    )
+
+    assert peer_columns(book) == [
+        "phone_service",
+        "multiple_lines",
+        "internet_service",
+        "online_security",
+        "email",  # three values: a category (text with more than 50 values is not)
+        "score",  # a number; constant "region" and the mapped fields are not peers
+    ]
+    assert "email" not in peer_columns(
+        pd.concat([book] * 20).assign(email=[f"{i}@x" for i in range(60)])
+    )
+
+
+def test_billing_features_use_what_the_book_records() -> None:
+    rng = np.random.default_rng(0)
+    plan = rng.choice(["basic", "pro"], 200)
+    price = np.where(plan == "pro", 80.0, 30.0) + rng.normal(0, 1, 200)
+    price[7] = 160.0  # a "pro" client billed twice its peers
+    plan[7] = "pro"
+    price[9] = np.nan
+    book = pd.DataFrame({"monthly_charges": price, "plan": plan, "tenure_months": 5.0})
+
+    features = billing_features(book)
+
+    assert features.columns.tolist() == ["monthly_charges", "tenure_months", "price_residual"]
+    assert features["price_residual"].abs().idxmax() == 7
+    assert features["price_residual"][7] == pytest.approx(80, abs=3)
+    assert np.isnan(features["price_residual"][9])
+    assert billing_features(book[["monthly_charges"]]).columns.tolist() == ["monthly_charges"]
+
+
+def test_billing_features_need_monthly_charges() -> None:
+    with pytest.raises(DataFileError, match="monthly_charges"):
+        billing_features(tiny_book().drop(columns="monthly_charges"))
 
 
 @pytest.fixture(scope="module")
 def leaky(telco_slice: pd.DataFrame) -> pd.DataFrame:
-    """The portfolio slice with one long-time client billed a third of its price."""
-    portfolio = telco_slice.copy()
-    client = portfolio["tenure"].idxmax()
-    portfolio.loc[client, "total_charges"] = portfolio.loc[client, "total_charges"] / 3
-    return portfolio
+    """The portfolio slice as a book, with one long-time client billed a third of its price."""
+    book = telco_slice.rename(columns=BOOK_FIELD_NAMES)
+    client = book["tenure_months"].idxmax()
+    book.loc[client, "total_charges"] = book.loc[client, "total_charges"] / 3
+    return book
 
 
-def test_under_billed_client_ranks_first(leaky: pd.DataFrame) -> None:
+def test_under_billed_client_ranks_in_the_top_percent(leaky: pd.DataFrame) -> None:
     detector, card = train_billing_detector(
         leaky, seed=0, dataset="slice.csv", data_sha256="d" * 64
     )
 
-    top = rank_billing_anomalies(detector, leaky, limit=1)[0]
+    ranked = rank_billing_anomalies(detector, leaky, limit=len(leaky) // 100)
+    top = next(a for a in ranked if a.client_id == leaky["tenure_months"].idxmax())
 
-    assert top.client_id == leaky["tenure"].idxmax() and top.rank == 1
-    assert top.reasons[0].feature == "billing_gap" and top.reasons[0].robust_z < -5
+    assert top.reasons[0].feature == "billing_gap" and top.reasons[0].robust_z < -50
     assert top.total_charges == pytest.approx(leaky.loc[top.client_id, "total_charges"])
-    assert card.target is None and card.features == BILLING_FEATURES
-    assert card.metrics["score_max"] == pytest.approx(top.score)
+    assert top.tenure_months == leaky.loc[top.client_id, "tenure_months"]
+    assert card.target is None and card.features == SAMPLE_FEATURES
+    assert "price_residual fit on female, senior_citizen" in card.evaluation
+    assert card.metrics["score_max"] == pytest.approx(ranked[0].score)
     assert 0 <= card.metrics["share_above_0_5"] <= 1
+
+
+def test_a_book_with_prices_only_is_ranked_without_tenure_or_totals() -> None:
+    book = pd.DataFrame(
+        {"monthly_charges": [30.0] * 50 + [300.0]},
+        index=pd.Index([f"K{i}" for i in range(51)], name="client_id"),
+    )
+    detector, card = train_billing_detector(book, seed=0)
+
+    top = rank_billing_anomalies(detector, book, limit=1)[0]
+
+    assert card.features == ["monthly_charges"]
+    assert "no price_residual" in card.evaluation
+    assert (top.client_id, top.monthly_charges) == ("K50", 300.0)
+    assert top.total_charges is None and top.tenure_months is None
 
 
 def test_ranking_pages_are_consistent(leaky: pd.DataFrame) -> None:

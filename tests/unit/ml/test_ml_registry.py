@@ -76,6 +76,25 @@ def test_load_missing_model_raises(registry: ModelRegistry) -> None:
         registry.load("absent")
 
 
+def test_load_gives_exactly_the_version_asked_for(registry: ModelRegistry) -> None:
+    first, second = card(), card()
+    registry.save({"weights": 1}, first)
+    registry.save({"weights": 2}, second)
+
+    model, loaded = registry.load("toy", first.version)
+
+    assert (model, loaded) == ({"weights": 1}, first)
+    assert registry.load("toy", second.version)[0] == {"weights": 2}
+
+
+@pytest.mark.parametrize("version", ["toy-19990101T000000000000Z-aaaaaaaa", "..", ".tmp-x", "a/b"])
+def test_load_of_an_absent_version_raises(registry: ModelRegistry, version: str) -> None:
+    registry.save({"weights": 1}, card())
+
+    with pytest.raises(ModelNotFoundError, match="no version"):
+        registry.load("toy", version)
+
+
 def test_load_or_train_trains_once_then_loads(registry: ModelRegistry) -> None:
     trainer = Trainer()
 
@@ -123,6 +142,16 @@ def test_changed_hyper_parameters_are_retrained(registry: ModelRegistry) -> None
 
     assert trainer.calls == 2
     assert again.notes == ["hyper-parameters of 'toy' changed ({'k': 1} -> {'k': 2}); retrained"]
+
+
+def test_changed_features_are_retrained(registry: ModelRegistry) -> None:
+    trainer = Trainer()
+    registry.load_or_train("toy", trainer, features=["x"])
+
+    again = registry.load_or_train("toy", trainer, features=["x", "z"])
+
+    assert trainer.calls == 2
+    assert again.notes == ["features of 'toy' changed (['x'] -> ['x', 'z']); retrained"]
 
 
 def test_crash_while_saving_leaves_previous_model(
