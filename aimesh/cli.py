@@ -184,16 +184,17 @@ async def _import_book(path: Path, tenant: str, mapping: list[str], wait: bool) 
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise DataFileError("file", f"cannot read {path} ({error.strerror})", "a readable file")
+        reason = f"cannot read {path} ({error.strerror})"
+        raise DataFileError("file", reason, "a readable file") from None
     raw = read_table(data, path.name, max_rows=settings.max_book_rows)
     async with opened_portfolios(settings) as portfolios:
         info = await portfolios.import_book(check_tenant(tenant), raw, fields, path.name)
         if wait:
             with err.status(f"training the models of {tenant}'s book v{info.version}..."):
                 await portfolios.train_pending(tenant)
-        version = await portfolios.store.get(tenant, info.version)
-    assert version is not None  # just stored
-    return version.info.model_dump(mode="json")
+        stored = await portfolios.store.get(tenant, info.version)
+    assert stored is not None  # just stored
+    return stored.model_dump(mode="json")
 
 
 @portfolio_app.command("import")
@@ -208,8 +209,9 @@ def portfolio_import(
             "monthly_charges, tenure_months, total_charges.",
         ),
     ],
-    wait: Annotated[bool, typer.Option(help="Train the new version's models before returning.")]
-    = False,
+    wait: Annotated[
+        bool, typer.Option(help="Train the new version's models before returning.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Import a new version of a tenant's client book (all rows or none).

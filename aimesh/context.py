@@ -23,12 +23,15 @@ class Context:
         max_repeats: Times one identical delegation (agent + request) may run per question.
         memory: The network's shared memory (recalled before delegating, written by the
             specialists); None runs without memory (the CLI).
+        price_change_limit: Default bound of a price recommendation, a fraction (0.15 =
+            +-15%; ``AIMESH_PRICE_CHANGE_LIMIT``).
     """
 
     book: ClientBook = field(default_factory=lambda: sample_book(get_settings()))
     max_delegations: int = 6
     max_repeats: int = 1
     memory: RunMemory | None = None
+    price_change_limit: float = 0.15
 
     @classmethod
     def from_settings(cls, settings: Settings, book: ClientBook) -> "Context":
@@ -37,4 +40,5 @@ class Context:
             book=book,
             max_delegations=settings.max_delegations,
             max_repeats=settings.max_repeats,
+            price_change_limit=settings.price_change_limit,
         )

@@ -212,14 +212,17 @@ class ModelRegistry:
             raise ModelUnreadableError(model_path, _short(exc)) from exc
         return model, card
 
-    def card(self, name: str) -> ModelCard:
-        """Read the card of the latest version of a model without loading the model.
+    def card(self, name: str, version: str | None = None) -> ModelCard:
+        """Read the card of a version of a model (default: the latest) without the model.
 
         Raises:
-            ModelNotFoundError: No saved model under this name.
+            ModelNotFoundError: No saved model under this name, or not this version.
             ModelUnreadableError: The card cannot be read.
         """
-        card_path = self._latest_dir(name) / CARD_FILE
+        version_dir = (
+            self._latest_dir(name) if version is None else self._version_dir(name, version)
+        )
+        card_path = version_dir / CARD_FILE
         try:
             return ModelCard.model_validate_json(card_path.read_bytes())
         except (OSError, ValueError) as exc:

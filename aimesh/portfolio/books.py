@@ -20,7 +20,7 @@ from aimesh.config import Settings
 from aimesh.errors import BookNotFoundError, ModelNotFoundError, ModelUnavailableError
 from aimesh.ml.registry import ModelCard, ModelRegistry, Trained
 from aimesh.portfolio.book import BookInfo, BookModel, ClientBook
-from aimesh.portfolio.importer import build_book
+from aimesh.portfolio.importer import AnyMapping, build_book, check_mapping
 from aimesh.portfolio.sample import NAMES, sample_book, sample_info
 from aimesh.portfolio.store import BookStore, BookVersion
 from aimesh.portfolio.training import load_book_model, train_book_models
@@ -89,11 +89,17 @@ class Portfolios:
             sample_book=sample_info(self.settings) if on_sample else None,
         )
 
+    async def version(self, tenant: str, version: int) -> BookVersion | None:
+        """One of the tenant's versions with its status, None when it has no such version."""
+        return next(
+            (v for v in await self.store.versions(tenant) if v.info.version == version), None
+        )
+
     async def import_book(
         self,
         tenant: str,
         raw: pd.DataFrame,
-        mapping: dict[str, str],
+        mapping: AnyMapping,
         source: str,
         created_by: str | None = None,
     ) -> BookInfo:
@@ -103,10 +109,11 @@ class Portfolios:
             InvalidInputError: A mapping, id, label or value is unusable (names the column
                 or row); nothing is stored.
         """
-        frame, columns, label = await asyncio.to_thread(build_book, raw, mapping)
+        fields = check_mapping(mapping)
+        frame, columns, label = await asyncio.to_thread(build_book, raw, fields)
         pending = [BookModel(model=name, status="pending") for name in NAMES]
         return await self.store.add(
-            tenant, frame, columns, label, mapping, source, created_by=created_by, models=pending
+            tenant, frame, columns, label, fields, source, created_by=created_by, models=pending
         )
 
     async def train_pending(self, tenant: str | None = None) -> list[BookInfo]:

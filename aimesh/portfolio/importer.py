@@ -35,6 +35,9 @@ from aimesh.portfolio.book import (
     Label,
 )
 
+AnyMapping = Mapping[str, str] | Mapping[FieldName, str]
+"""A mapping of fields to columns, as a client sends it or as already checked."""
+
 FIELDS: tuple[FieldName, ...] = get_args(FieldName)
 """Every field a mapping can name, in the book's column order."""
 
@@ -84,7 +87,7 @@ def parse_mapping(items: Sequence[str]) -> dict[FieldName, str]:
     return check_mapping(pairs)
 
 
-def check_mapping(mapping: Mapping[str, str]) -> dict[FieldName, str]:
+def check_mapping(mapping: AnyMapping) -> dict[FieldName, str]:
     """Check a mapping of fields to file columns (the API's ``mapping``, the CLI's ``--map``).
 
     Args:
@@ -125,7 +128,7 @@ def check_mapping(mapping: Mapping[str, str]) -> dict[FieldName, str]:
 
 
 def build_book(
-    raw: pd.DataFrame, mapping: Mapping[str, str]
+    raw: pd.DataFrame, mapping: AnyMapping
 ) -> tuple[pd.DataFrame, list[Column], Label | None]:
     """Check, map and type a raw table into a book's table, schema and label.
 

@@ -13,7 +13,7 @@ stored in the file becomes a column again).
 import io
 import math
 import re
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -62,7 +62,7 @@ def read_table(data: bytes, filename: str | None, *, max_rows: int) -> pd.DataFr
     return _checked(frame, name, max_rows)
 
 
-def rows_table(rows: Sequence[dict[str, object]], *, max_rows: int) -> pd.DataFrame:
+def rows_table(rows: Sequence[Mapping[str, object]], *, max_rows: int) -> pd.DataFrame:
     """Make a raw table of strings from JSON rows (one object per client).
 
     Columns are the rows' keys in the order they first appear; a key missing from a row is

@@ -11,6 +11,7 @@ import re
 import threading
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -129,8 +130,7 @@ class _Models:
         """The models as trained so far (``pending``: trained on first use)."""
         return [self._saved(name) or BookModel(model=name, status="pending") for name in NAMES]
 
-
-    def load(self, name: str) -> Trained[object]:
+    def load(self, name: str) -> Trained[Any]:
         """The model ``name``, training both models first when either is stale.
 
         Raises:
@@ -153,8 +153,10 @@ class _Models:
         except (ModelNotFoundError, ModelUnreadableError):  # train (again)
             return None
         params = card.params
-        stale = params.get("seed") != self.seed or params.get("calibration_folds", self.folds) != self.folds
+        stale = (
+            params.get("seed") != self.seed
+            or params.get("calibration_folds", self.folds) != self.folds
+        )
         if card.data_sha256 != self.info.sha256 or stale:
             return None
         return BookModel(model=name, version=card.version, status="ready", metrics=card.metrics)
-

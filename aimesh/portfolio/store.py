@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from aimesh.errors import InvalidInputError, StorageError
-from aimesh.portfolio.book import BookInfo, BookModel, Column, Label
+from aimesh.portfolio.book import BookInfo, BookModel, Column, FieldName, Label
 from aimesh.store.tables import BookRecord, new_id, utcnow
 
 BookStatus = Literal["training", "ready", "failed"]
@@ -126,7 +126,7 @@ class BookStore:
         frame: pd.DataFrame,
         columns: Sequence[Column],
         label: Label | None,
-        mapping: Mapping[str, str],
+        mapping: Mapping[FieldName, str],
         source: str,
         *,
         models: Sequence[BookModel],

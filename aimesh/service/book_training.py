@@ -14,7 +14,7 @@ of book training.
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from aimesh.portfolio.books import Portfolios
 
@@ -47,10 +47,8 @@ class BookTraining:
                     logger.info("book %s v%d trained: %s", info.tenant, info.version, states)
             except Exception:  # keep training; the next round may succeed
                 logger.exception("book training round failed")
-            try:
+            with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_s)
-            except TimeoutError:
-                pass
             self._wake.clear()
 
 

@@ -233,7 +233,13 @@ class TaskRunner:
                     result = await ask(
                         self.build_graph(agents),
                         question,
-                        context=Context(book, network.max_iterations, self.max_repeats, memory),
+                        context=Context(
+                            book,
+                            network.max_iterations,
+                            self.max_repeats,
+                            memory,
+                            self.portfolios.settings.price_change_limit,
+                        ),
                         thread_id=task.thread_id,
                         max_chars=len(question),
                         recorder=writer.recorder,

@@ -25,8 +25,8 @@ from aimesh.memory.semantic import SemanticMemory, open_chroma
 from aimesh.memory.shared import SharedMemory
 from aimesh.portfolio.books import Portfolios
 from aimesh.portfolio.store import BookStore
-from aimesh.service.book_training import BookTraining, training_books
 from aimesh.service.audit import AuditLog
+from aimesh.service.book_training import BookTraining, training_books
 from aimesh.service.budgeted import BudgetedRuns
 from aimesh.service.keycache import KeyCache
 from aimesh.service.mesh import specialists

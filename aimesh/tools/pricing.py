@@ -1,29 +1,15 @@
-"""Pricing tool: the monthly price that maximises a client's expected revenue."""
+"""Pricing tools: one client's revenue-maximising price, a segment's price change impact."""
 
 from typing import Annotated
 
 from langchain.tools import ToolRuntime
 from langchain_core.tools import tool
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from aimesh.context import Context
-from aimesh.ml.pricing import PriceRecommendation
-from aimesh.portfolio.results import render_recommendation
-from aimesh.tools.churn import ClientId
-from aimesh.tools.results import Provenance
-
-METHOD = "grid search of price x (1 - churn probability) with the churn model"
-
-
-class PriceAdvice(BaseModel):
-    """A price recommendation with its provenance."""
-
-    recommendation: PriceRecommendation
-    provenance: Provenance
-
-    def render(self) -> str:
-        """Text the model reads."""
-        return f"{render_recommendation(self.recommendation)}\n{self.provenance.render()}"
+from aimesh.portfolio import scoring
+from aimesh.portfolio.filters import parse_filters
+from aimesh.tools.args import ClientId, Segment
 
 
 @tool("recommend_price", response_format="content_and_artifact")
@@ -35,7 +21,7 @@ def recommend_price_tool(
         Field(
             gt=0,
             le=50,
-            description="Largest price change to consider, in percent; omit for the default (15).",
+            description="Largest price change to consider, in percent; omit for the default.",
         ),
     ] = None,
     keep_churn_risk: Annotated[
@@ -49,13 +35,28 @@ def recommend_price_tool(
     (1 - churn probability at that price) and reports the expected revenue change and the
     churn-risk change.
     """
-    ml = runtime.context.ml
-    recommendation = ml.recommend_price(
+    result = scoring.price_recommendation(
+        runtime.context.book,
         client_id,
-        max_change=None if max_change_pct is None else max_change_pct / 100,
-        max_churn_increase=0.0 if keep_churn_risk else None,
+        runtime.context.price_change_limit if max_change_pct is None else max_change_pct / 100,
+        0.0 if keep_churn_risk else None,
     )
-    result = PriceAdvice(
-        recommendation=recommendation, provenance=Provenance.of(ml.churn(), METHOD)
-    )
+    return result.render(), result.model_dump(mode="json")
+
+
+@tool("price_change_impact", response_format="content_and_artifact")
+def price_change_impact_tool(
+    runtime: ToolRuntime[Context],
+    change_pct: Annotated[
+        float, Field(ge=-50, le=50, description="The price change, percent (-10 = 10% cheaper).")
+    ],
+    filters: Segment | None = None,
+) -> tuple[str, dict]:
+    """Estimate what a price change of a segment (or of every client) does.
+
+    Gives expected monthly revenue and churners before and after changing monthly prices by
+    change_pct, by the churn model's response to price.
+    """
+    book = runtime.context.book
+    result = scoring.price_change_impact(book, parse_filters(filters or []), change_pct)
     return result.render(), result.model_dump(mode="json")

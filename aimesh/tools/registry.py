@@ -3,9 +3,17 @@
 from langchain_core.tools import BaseTool
 
 from aimesh.tools.billing import billing_anomalies
-from aimesh.tools.churn import client_churn_risk, top_churn_risks
-from aimesh.tools.pricing import recommend_price_tool
+from aimesh.tools.churn import churn_summary_tool, client_churn_risk, top_churn_risks
+from aimesh.tools.pricing import price_change_impact_tool, recommend_price_tool
 
 TOOLS: dict[str, BaseTool] = {
-    t.name: t for t in (top_churn_risks, client_churn_risk, billing_anomalies, recommend_price_tool)
+    t.name: t
+    for t in (
+        top_churn_risks,
+        client_churn_risk,
+        churn_summary_tool,
+        billing_anomalies,
+        recommend_price_tool,
+        price_change_impact_tool,
+    )
 }

@@ -13,7 +13,9 @@ def telco_export() -> pd.DataFrame:
     outcome, tenure and price columns (``Churn Flag``, ``Months``, ``MRR``)."""
     frame = pd.read_csv(REPO_DATA_DIR / "telco_churn.csv", dtype=str, keep_default_na=False)
     frame.insert(0, "account_id", [f"ACME-{i:05d}" for i in range(1, len(frame) + 1)])
-    return frame.rename(columns={"churn": "Churn Flag", "tenure": "Months", "monthly_charges": "MRR"})
+    return frame.rename(
+        columns={"churn": "Churn Flag", "tenure": "Months", "monthly_charges": "MRR"}
+    )
 
 
 TELCO_MAP = [

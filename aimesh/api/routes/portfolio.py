@@ -9,14 +9,13 @@ keeps answering until they are ready.
 
 import asyncio
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from aimesh.api.errors import error_response
 from aimesh.api.deps import (
     AuditDep,
     BookDep,
@@ -28,9 +27,10 @@ from aimesh.api.deps import (
     ServicesDep,
     SessionDep,
 )
+from aimesh.api.errors import error_response
 from aimesh.api.schemas import BookClient, BookClients, BookModelCard, BookRows, FilterQuery
 from aimesh.memory.items import MemoryScope
-from aimesh.portfolio.book import ClientBook
+from aimesh.portfolio.book import ClientBook, FieldName
 from aimesh.portfolio.books import PortfolioView
 from aimesh.portfolio.filters import apply_filters, check_filters, parse_filters
 from aimesh.portfolio.importer import check_mapping, parse_mapping
@@ -86,12 +86,14 @@ async def import_book(
     )
     services.book_training.wake()
     audit.resource_id = f"v{info.version}"
-    version = await services.portfolios.store.get(caller.tenant, info.version)
-    assert version is not None  # just stored; a book is deleted only by its tenant
+    version = await services.portfolios.version(caller.tenant, info.version)
+    assert version is not None  # just stored; only its tenant deletes it
     return version
 
 
-async def _upload(request: Request, max_rows: int) -> tuple[pd.DataFrame, dict[str, str], str]:
+async def _upload(
+    request: Request, max_rows: int
+) -> tuple[pd.DataFrame, dict[FieldName, str], str]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "multipart/form-data":
         async with request.form(max_files=1, max_fields=10) as form:
@@ -102,14 +104,16 @@ async def _upload(request: Request, max_rows: int) -> tuple[pd.DataFrame, dict[s
             data = await upload.read()
             name = upload.filename or "upload"
         raw = await asyncio.to_thread(read_table, data, name, max_rows=max_rows)
-        return raw, dict(mapping), name
+        return raw, mapping, name
     if kind == "application/json":
         try:
             body = BookRows.model_validate_json(await request.body())
         except ValidationError as error:
-            raise HTTPException(422, error.errors(include_url=False, include_context=False)) from None
+            raise HTTPException(
+                422, error.errors(include_url=False, include_context=False)
+            ) from None
         raw = await asyncio.to_thread(rows_table, body.rows, max_rows=max_rows)
-        return raw, dict(check_mapping(body.mapping)), "json"
+        return raw, check_mapping(body.mapping), "json"
     raise HTTPException(
         status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         "send multipart/form-data (file, map) or application/json (mapping, rows)",
@@ -122,15 +126,20 @@ def _missing(field: str, allowed: str) -> dict[str, Any]:
 
 @router.get("")
 async def show_portfolio(caller: Reader, services: ServicesDep) -> PortfolioView:
-    """The tenant's versions (rows, columns and types, label balance, models and their
-    metrics, status and errors) and which one answers now (0: the sample book)."""
+    """The tenant's book versions and which one answers now (0: the sample book).
+
+    Each version with its rows, columns and types, label balance, models with their status
+    and metrics, and any training error.
+    """
     return await services.portfolios.view(caller.tenant)
 
 
 @router.get("/models")
 async def list_models(caller: Reader, services: ServicesDep) -> list[BookModelCard]:
-    """Every model of every version, newest version first, with its model card once trained
-    (what it was trained on, its features, parameters and cross-validated metrics)."""
+    """Every model of every version, newest version first, with its card once trained.
+
+    A card says what the model was trained on, its features, parameters and metrics.
+    """
     portfolios = services.portfolios
     return [
         BookModelCard(book_version=v.info.version, model=m, card=portfolios.card(caller.tenant, m))
@@ -165,7 +174,7 @@ async def list_clients(
 async def get_client(client_id: ClientIdPath, book: BookDep) -> BookClient:
     """One client of the current book, every column."""
     key = book.lookup(client_id)
-    return _client(book, key, book.frame().loc[key])
+    return _client(book, key, cast(pd.Series, book.frame().loc[key]))
 
 
 def _client(book: ClientBook, client_id: str, row: pd.Series) -> BookClient:
@@ -180,12 +189,15 @@ def _missing_value(value: Any) -> bool:
 
 
 @router.delete("", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_portfolio(
-    caller: Deleter, services: ServicesDep, session: SessionDep
-) -> Response:
-    """Delete the tenant's book: every version, its models, and what the agents remembered
-    from it (their memory items in every network of the tenant). Audited."""
-    networks = (await session.scalars(select(Network.id).where(Network.tenant == caller.tenant))).all()
+async def delete_portfolio(caller: Deleter, services: ServicesDep, session: SessionDep) -> Response:
+    """Delete the tenant's book: every version, its models and what the agents remembered.
+
+    The agents' memory items in every network of the tenant go too (people's stay); the
+    audit log records the deletion. The sample book answers afterwards (when turned on).
+    """
+    networks = (
+        await session.scalars(select(Network.id).where(Network.tenant == caller.tenant))
+    ).all()
     await session.commit()
     if not await services.portfolios.delete(caller.tenant):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the tenant has imported no client book")

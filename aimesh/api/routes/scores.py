@@ -1,5 +1,7 @@
-"""The scoring API for integrations: churn risks, segment outlooks, billing anomalies and
-price recommendations of the caller's tenant's current book, with no LLM.
+"""The scoring API for integrations: the tenant's book's figures with no LLM.
+
+Churn risks, segment outlooks, billing anomalies, price recommendations and price change
+impacts of the caller's tenant's current book.
 
 Each route calls the function of :mod:`aimesh.portfolio.scoring` that the agents' tool of
 the same name calls, so an integration and an answer see the same figures, each stamped with
@@ -12,8 +14,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from aimesh.api.errors import error_response, conflict
 from aimesh.api.deps import BookDep, ClientIdPath, Offset, ServicesDep, Writer
+from aimesh.api.errors import conflict, error_response
 from aimesh.api.schemas import FilterQuery, PriceRecommendationCreate
 from aimesh.portfolio import scoring
 from aimesh.portfolio.filters import parse_filters
@@ -44,8 +46,10 @@ async def churn_risks(
     limit: Limit = 10,
     offset: Offset = 0,
 ) -> ChurnRisks:
-    """The clients most likely to churn (of a segment), highest probability first, with
-    their drivers (SHAP, calibrated log-odds)."""
+    """The clients (of a segment) most likely to churn, highest probability first.
+
+    Each with its drivers: SHAP values in calibrated log-odds.
+    """
     filters = parse_filters(filter_)
     return await asyncio.to_thread(scoring.churn_risks, book, filters, limit, offset)
 
@@ -64,8 +68,10 @@ async def churn_summary(
         float, Query(gt=0, lt=1, description="Churn probability counted as at risk.")
     ] = 0.5,
 ) -> ChurnSummary:
-    """A segment's outlook: clients, expected churners, share at risk and monthly revenue at
-    risk (USD per month)."""
+    """A segment's churn outlook: expected churners, share at risk, revenue at risk.
+
+    Revenue at risk is the sum of monthly charges x churn probability (USD per month).
+    """
     filters = parse_filters(filter_)
     return await asyncio.to_thread(scoring.churn_summary, book, filters, threshold)
 
@@ -77,8 +83,10 @@ async def billing_anomalies(
     limit: Limit = 10,
     offset: Offset = 0,
 ) -> BillingAnomalies:
-    """The clients (of a segment) billed most out of line with what the book records of
-    them, most anomalous first, with the features that are out of line."""
+    """The clients (of a segment) billed most out of line, most anomalous first.
+
+    Out of line with what the book records of them; each with the features out of line.
+    """
     filters = parse_filters(filter_)
     return await asyncio.to_thread(scoring.billing_anomalies, book, filters, limit, offset)
 
@@ -91,9 +99,11 @@ async def price_recommendation(
     caller: Writer,
     services: ServicesDep,
 ) -> PriceAdvice:
-    """The monthly price within +-``max_change_pct`` (default ``AIMESH_PRICE_CHANGE_LIMIT``)
-    that maximises the client's expected revenue, price x (1 - churn probability), by the
-    book's churn model."""
+    """The monthly price that maximises the client's expected revenue.
+
+    Searched within +-``max_change_pct`` (default ``AIMESH_PRICE_CHANGE_LIMIT``); expected
+    revenue is price x (1 - churn probability) by the book's churn model.
+    """
     limit = services.settings.price_change_limit
     return await asyncio.to_thread(
         scoring.price_recommendation,
@@ -112,7 +122,9 @@ async def price_change_impact(
     ],
     filter_: FilterQuery = [],  # noqa: B006 (FastAPI copies the default)
 ) -> PriceChangeImpact:
-    """A segment's expected monthly revenue (USD) and churners before and after changing its
-    prices by ``change_pct``, churn re-scored by the book's model at the new prices."""
+    """A segment's expected revenue and churners before and after a price change.
+
+    Revenue in USD per month; churn re-scored by the book's model at the new prices.
+    """
     filters = parse_filters(filter_)
     return await asyncio.to_thread(scoring.price_change_impact, book, filters, change_pct)

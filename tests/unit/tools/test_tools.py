@@ -53,7 +53,7 @@ def test_churn_summary_sums_the_models_probabilities(runtime, sample):
     frame = sample.frame()
     ids = frame.index[frame.payment_method == "Electronic check"]
     probability = churn_scores(sample)[ids]
-    assert result["clients"] == len(ids)
+    assert result["matched"] == len(ids)
     assert result["expected_churners"] == pytest.approx(probability.sum())
     revenue = (probability * frame.loc[ids, "monthly_charges"]).sum()
     assert result["monthly_revenue_at_risk"] == pytest.approx(revenue)
