@@ -10,12 +10,16 @@ from aimesh.config import REPO_DATA_DIR
 
 def telco_export() -> pd.DataFrame:
     """The Telco table as an MSP exports it: ``account_id`` ids ``ACME-00001``... and renamed
-    outcome, tenure and price columns (``Churn Flag``, ``Months``, ``MRR``)."""
+    outcome, tenure and price columns (``Churn Flag``, ``Months``, ``MRR``, ``Billed To Date``)."""
     frame = pd.read_csv(REPO_DATA_DIR / "telco_churn.csv", dtype=str, keep_default_na=False)
     frame.insert(0, "account_id", [f"ACME-{i:05d}" for i in range(1, len(frame) + 1)])
-    return frame.rename(
-        columns={"churn": "Churn Flag", "tenure": "Months", "monthly_charges": "MRR"}
-    )
+    renamed = {
+        "churn": "Churn Flag",
+        "tenure": "Months",
+        "monthly_charges": "MRR",
+        "total_charges": "Billed To Date",
+    }
+    return frame.rename(columns=renamed)
 
 
 TELCO_MAP = [
@@ -23,6 +27,7 @@ TELCO_MAP = [
     "churned=Churn Flag",
     "tenure_months=Months",
     "monthly_charges=MRR",
+    "total_charges=Billed To Date",
 ]
 """``--map`` items of :func:`telco_export`."""
 

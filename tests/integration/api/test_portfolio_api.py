@@ -75,7 +75,7 @@ async def test_two_tenants_get_answers_from_their_own_books_and_a_third_the_samp
         # ids resolve only in their own book
         assert (await acme.get("/portfolio/clients/EMP-0001/churn")).status_code == 404
         assert (await beta.get("/portfolio/clients/ACME-00001/churn")).status_code == 404
-        assert (await beta.get("/portfolio/clients/EMP-0001")).json()["values"]["Age"] == "41"
+        assert (await beta.get("/portfolio/clients/EMP-0001")).json()["values"]["Age"] == 41
 
 
 async def test_the_scoring_api_returns_what_the_tools_return(api: Running) -> None:
