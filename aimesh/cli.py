@@ -101,24 +101,28 @@ def ask_command(
 @app.command("train")
 def train_command(
     model: Annotated[str, typer.Argument(help="Model to train: churn.")],
-    data: Annotated[Path | None, typer.Option(help="CSV file; default: the portfolio.")] = None,
+    data: Annotated[Path, typer.Option(help="The CSV file to train and cross-validate on.")],
     target: Annotated[str, typer.Option(help="Target column of the CSV.")] = "churn",
-    name: Annotated[str | None, typer.Option(help="Registry name; default from the file.")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Registry name churn-...; default from the file.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Train a model on a CSV file, cross-validate it and store it in the registry."""
+    """Train a churn model on any CSV, cross-validate it and store it in the registry.
+
+    An evaluation of the file: agents answer from each tenant's client book (aimesh
+    portfolio import), whose models train on import.
+    """
     from aimesh.config import get_settings
     from aimesh.console import metrics_table
     from aimesh.errors import InvalidInputError
-    from aimesh.ml.service import PORTFOLIO_FILE, MLService
+    from aimesh.ml.service import MLService
 
     def train() -> dict[str, Any]:
         if model != "churn":
             raise InvalidInputError("model", f"unknown model {model!r}", "churn")
-        settings = get_settings()
-        path = data or settings.data_dir / PORTFOLIO_FILE
-        with err.status(f"training {model} on {path} (5-fold cross-validation)..."):
-            card = MLService(settings).train_churn_csv(path, target, name)
+        with err.status(f"training {model} on {data} (cross-validation)..."):
+            card = MLService(get_settings()).train_churn_csv(data, target, name)
         return card.model_dump(mode="json")
 
     card = _run(as_json, train)
@@ -127,7 +131,7 @@ def train_command(
         _emit_json({"model": card["name"], **summary})
     else:
         row = {"model": card["name"], "version": card["version"], "dataset": card["dataset"]}
-        out.print(metrics_table("trained (5-fold CV)", [{**row, "metrics": card["metrics"]}]))
+        out.print(metrics_table("trained (cross-validated)", [{**row, "metrics": card["metrics"]}]))
 
 
 @app.command("eval")
@@ -138,10 +142,14 @@ def eval_command(
     from aimesh.config import get_settings
     from aimesh.console import metrics_table
     from aimesh.ml.service import evaluate
+    from aimesh.portfolio.sample import sample_book
 
     def run() -> list[dict[str, Any]]:
+        settings = get_settings()
         with err.status("evaluating models (trains any that are missing)..."):
-            return [row.model_dump(mode="json") for row in evaluate(get_settings())]
+            sample = sample_book(settings)
+            cards = [sample.churn().card, sample.anomaly().card]
+            return [row.model_dump(mode="json") for row in evaluate(settings, cards)]
 
     rows = _run(as_json, run)
     if as_json:

@@ -21,7 +21,7 @@ import numpy as np
 from aimesh.config import get_settings
 from aimesh.ml.anomaly import billing_features
 from aimesh.ml.pricing import recommend_price
-from aimesh.ml.service import MLService
+from aimesh.portfolio.sample import sample_book
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ml_latency.json"
 TARGETS_MS = {"churn predict, 1 row": 1.0, "churn predict, all rows": 50.0}
@@ -41,11 +41,11 @@ def measure(call: Callable[[int], Any], repetitions: int, warmup: int = 5) -> np
 
 
 def main() -> None:
-    service = MLService(get_settings())
-    portfolio = service.portfolio()
-    churn, detector = service.churn(), service.anomaly()
+    book = sample_book(get_settings())
+    portfolio = book.frame()
+    churn, detector = book.churn(), book.anomaly()
     features = portfolio[churn.model.features]
-    billing = billing_features(service.billing_book())
+    billing = billing_features(portfolio)
     picks = np.random.default_rng(0).choice(len(portfolio), SAMPLE_ROWS, replace=False)
     rows = [features.iloc[[i]] for i in picks]
     billing_rows = [billing.iloc[[i]] for i in picks]

@@ -13,7 +13,6 @@ import statsmodels.formula.api as smf
 from pydantic import BaseModel
 
 from aimesh.errors import DataFileError, InvalidInputError
-from aimesh.ml.portfolio import CLIENT_ID
 from aimesh.ml.tabular import require_columns
 
 MAX_STEPS = 1001
@@ -198,7 +197,7 @@ def recommend_price(
         allowed = churn - churn[0] <= max_churn_increase + 1e-12
     best = int(np.argmax(np.where(allowed, revenue, -np.inf)))
     return PriceRecommendation(
-        client_id=str(client.index[0]) if client.index.name == CLIENT_ID else None,
+        client_id=str(client.index[0]) if client.index.name == "client_id" else None,
         current_price=current,
         recommended_price=float(prices[best]),
         change_pct=float(100 * (prices[best] / current - 1)),

@@ -1,13 +1,14 @@
-"""The ML facade tools use: lazily loaded data and models, cached per instance.
+"""The models beside the client books: elasticities, the Shuttle benchmark, any CSV's churn.
 
 Nothing is read or trained at import or construction; each model is loaded from the
 registry (``<AIMESH_HOME>/models``) or trained there on first use, then kept in the
-instance. Methods are thread-safe (parallel tool calls may share one service).
+instance. Methods are thread-safe. The client books' own models live in
+:mod:`aimesh.portfolio`.
 """
 
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -17,33 +18,20 @@ from pydantic import BaseModel
 
 from aimesh.config import Settings
 from aimesh.errors import DataFileError, InvalidInputError
-from aimesh.ml.anomaly import (
-    AnomalyDetector,
-    BillingAnomaly,
-    billing_features,
-    rank_billing_anomalies,
-    score_billing,
-    train_billing_detector,
-    train_labelled_detector,
-)
-from aimesh.ml.churn import ChurnModel, new_churn_model, train_churn
-from aimesh.ml.portfolio import BOOK_FIELD_NAMES, get_client, load_portfolio
-from aimesh.ml.pricing import Elasticity, PriceRecommendation, estimate_elasticity, recommend_price
+from aimesh.ml.anomaly import AnomalyDetector, train_labelled_detector
+from aimesh.ml.churn import train_churn
+from aimesh.ml.pricing import Elasticity, estimate_elasticity
 from aimesh.ml.registry import ModelCard, ModelRegistry, Trained, check_name, sha256_file
 from aimesh.ml.tabular import read_csv_file
 
 T = TypeVar("T")
 
-PORTFOLIO_FILE = "telco_churn.csv"
 SHUTTLE_FILE = "shuttle_anomaly.csv.gz"
 OJ_FILE = "dominicks_oj.csv.gz"
 
 CHURN = "churn"
 BILLING_ANOMALY = "billing-anomaly"
 SHUTTLE_ANOMALY = "shuttle-anomaly"
-
-PRICE_COLUMN = "monthly_charges"
-"""The portfolio's monthly price (USD); churn risk is constrained not to fall as it rises."""
 
 REFERENCE_ELASTICITY = {1: -2.48, 2: -1.40, 3: -2.78}
 """Published-style reference elasticities of OJ brands 1-3 (data/README.md of the shared data)."""
@@ -84,11 +72,10 @@ class EvalRow(BaseModel):
 
 
 class MLService:
-    """Data, models and predictions for the tools.
+    """Elasticities, the Shuttle benchmark detector and churn models of any CSV.
 
     Args:
-        settings: ``data_dir`` (datasets), ``home`` (registry), ``seed``, ``cv_folds``,
-            ``price_change_limit``.
+        settings: ``data_dir`` (datasets), ``home`` (registry), ``seed``, ``cv_folds``.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -118,79 +105,9 @@ class MLService:
 
         return self._cached(f"source:{file}", fingerprint)
 
-    def portfolio_source(self) -> DataSource:
-        """Source of every portfolio, churn and billing figure."""
-        return self.source(PORTFOLIO_FILE)
-
     def oj_source(self) -> DataSource:
         """Source of the elasticity figures."""
         return self.source(OJ_FILE)
-
-    def portfolio(self) -> pd.DataFrame:
-        """The client table, index ``client_id``; shared, so do not modify it.
-
-        See :func:`~aimesh.ml.portfolio.load_portfolio`.
-
-        Raises:
-            DataFileError: The portfolio file is unusable.
-        """
-        return self._cached(
-            "portfolio", lambda: load_portfolio(self.settings.data_dir / PORTFOLIO_FILE)
-        )
-
-    def billing_book(self) -> pd.DataFrame:
-        """The portfolio under client-book field names (``tenure_months``, ``churned``).
-
-        What :func:`~aimesh.ml.anomaly.billing_features` reads; shared, do not modify it.
-        """
-        return self._cached(
-            "billing_book", lambda: self.portfolio().rename(columns=BOOK_FIELD_NAMES)
-        )
-
-    def client(self, client_id: str) -> pd.DataFrame:
-        """One client's row.
-
-        Raises:
-            UnknownClientError: Malformed id or not in the portfolio.
-        """
-        return get_client(self.portfolio(), client_id)
-
-    def churn(self) -> Trained[ChurnModel]:
-        """The portfolio churn model (registry ``churn``), trained on first use.
-
-        Trained on the portfolio file, target ``churn``, with churn risk non-decreasing in
-        ``monthly_charges``; retrained when the file's SHA-256 changes.
-        """
-        return self._cached("churn", self._load_churn)
-
-    def churn_scores(self) -> pd.Series:
-        """Churn probability of every client, index ``client_id``, name ``churn_probability``."""
-
-        def score() -> pd.Series:
-            portfolio = self.portfolio()
-            proba = self.churn().model.predict_proba(portfolio)
-            return pd.Series(proba, index=portfolio.index, name="churn_probability")
-
-        return self._cached("churn_scores", score)
-
-    def anomaly(self) -> Trained[AnomalyDetector]:
-        """The billing anomaly detector (registry ``billing-anomaly``), trained on first use.
-
-        Fit on :func:`~aimesh.ml.anomaly.billing_features` of :meth:`billing_book`;
-        retrained when the portfolio file's SHA-256 or the billing features change.
-        """
-        return self._cached("anomaly", self._load_anomaly)
-
-    def billing_anomalies(self, limit: int = 10, offset: int = 0) -> list[BillingAnomaly]:
-        """The most anomalous billing in the portfolio, most anomalous first.
-
-        Raises:
-            InvalidInputError: ``limit`` outside 1-500 or ``offset`` negative.
-        """
-        detector = self.anomaly().model
-        book = self.billing_book()
-        scored = self._cached("billing_scores", lambda: score_billing(detector, book))
-        return rank_billing_anomalies(detector, book, limit, offset, scored=scored)
 
     def elasticity(self, brand: int) -> Elasticity:
         """Own-price elasticity of an orange-juice brand (see :func:`estimate_elasticity`).
@@ -200,118 +117,48 @@ class MLService:
         """
         return self._cached(f"elasticity:{brand}", lambda: estimate_elasticity(self._oj(), brand))
 
-    def recommend_price(
-        self,
-        client_id: str,
-        max_change: float | None = None,
-        max_churn_increase: float | None = None,
-    ) -> PriceRecommendation:
-        """Revenue-maximising monthly price of a client (see :func:`recommend_price`).
-
-        Args:
-            client_id: Portfolio id.
-            max_change: Bound as a fraction (default ``settings.price_change_limit``).
-            max_churn_increase: Cap on the churn-probability rise, None for no cap.
-
-        Raises:
-            UnknownClientError: Unknown client.
-            InvalidInputError: An argument is out of range.
-        """
-        return recommend_price(
-            self.churn().model,
-            self.client(client_id),
-            price_column=PRICE_COLUMN,
-            max_change=self.settings.price_change_limit if max_change is None else max_change,
-            max_churn_increase=max_churn_increase,
-        )
-
     def train_churn_csv(
         self, path: Path, target: str = "churn", name: str | None = None
     ) -> ModelCard:
         """Train a churn model on any CSV and save it in the registry.
 
+        An evaluation of the file: agents answer from the client books, not these models.
+
         Args:
             path: The CSV.
             target: Its two-valued target column.
-            name: Registry name; default ``churn`` for the portfolio file (which reserves
-                that name and adds the ``monthly_charges`` constraint), else
-                ``churn-<file stem>``.
+            name: Registry name, ``churn-`` and a name; default ``churn-<file stem>``.
 
         Returns:
             The saved model's card, with its cross-validated metrics.
 
         Raises:
             DataFileError: The file is unusable (see :func:`~aimesh.ml.tabular.prepare_tabular`).
-            InvalidInputError: ``churn`` requested for another file, or an invalid name.
+            InvalidInputError: An invalid name, or one not starting with ``churn-``.
         """
-        is_portfolio = path.resolve() == (self.settings.data_dir / PORTFOLIO_FILE).resolve()
-        name = check_name(name or (CHURN if is_portfolio else f"churn-{_slug(path)}"))
-        if name == CHURN and not is_portfolio:
-            raise InvalidInputError(
-                "name", "'churn' is reserved for the portfolio model", "another name, e.g. churn-x"
-            )
+        name = check_name(name or f"{CHURN}-{_slug(path)}")
+        if not name.startswith(f"{CHURN}-"):
+            raise InvalidInputError("name", f"{name!r} does not start with 'churn-'", "churn-x")
         frame = read_csv_file(path)
         model, card = train_churn(
             frame,
             target,
             self.settings.seed,
             self.settings.cv_folds,
-            monotone_increasing=[PRICE_COLUMN] if is_portfolio else [],
             name=name,
             dataset=path.name,
             data_sha256=sha256_file(path),
         )
         self.registry.save(model, card)
-        if name == CHURN:
-            with self._lock:
-                self._cache.pop("churn", None)
-                self._cache.pop("churn_scores", None)
         return card
 
-    def evaluate(self) -> list[EvalRow]:
+    def evaluate(self, cards: Sequence[ModelCard] = ()) -> list[EvalRow]:
         """Evaluate every model (training those absent); see :func:`evaluate`."""
-        rows = [_card_row(self.churn().card), _card_row(self._shuttle().card)]
-        rows.append(_card_row(self.anomaly().card))
+        rows = [*map(_card_row, cards), _card_row(self._shuttle().card)]
         rows += [self._elasticity_row(brand) for brand in sorted(REFERENCE_ELASTICITY)]
         others = [name for name in self.registry.names() if name.startswith(f"{CHURN}-")]
         rows += [_card_row(self.registry.card(name)) for name in others]
         return rows
-
-    def _load_churn(self) -> Trained[ChurnModel]:
-        source = self.portfolio_source()
-        return self.registry.load_or_train(
-            CHURN,
-            lambda: train_churn(
-                self.portfolio(),
-                "churn",
-                self.settings.seed,
-                self.settings.cv_folds,
-                monotone_increasing=[PRICE_COLUMN],
-                name=CHURN,
-                dataset=source.file,
-                data_sha256=source.sha256,
-            ),
-            data_sha256=source.sha256,
-            params=new_churn_model(
-                self.settings.seed, self.settings.cv_folds, [PRICE_COLUMN]
-            ).get_params(),
-        )
-
-    def _load_anomaly(self) -> Trained[AnomalyDetector]:
-        source = self.portfolio_source()
-        return self.registry.load_or_train(
-            BILLING_ANOMALY,
-            lambda: train_billing_detector(
-                self.billing_book(),
-                self.settings.seed,
-                name=BILLING_ANOMALY,
-                dataset=source.file,
-                data_sha256=source.sha256,
-            ),
-            data_sha256=source.sha256,
-            params=AnomalyDetector(seed=self.settings.seed).get_params(),
-            features=list(billing_features(self.billing_book()).columns),
-        )
 
     def _shuttle(self) -> Trained[AnomalyDetector]:
         source = self.source(SHUTTLE_FILE)
@@ -363,25 +210,26 @@ class MLService:
             return cast(T, self._cache[key])
 
 
-def evaluate(settings: Settings) -> list[EvalRow]:
+def evaluate(settings: Settings, cards: Sequence[ModelCard] = ()) -> list[EvalRow]:
     """Evaluate every model: the rows of ``aimesh eval``.
 
-    - ``churn``: 5-fold stratified CV on Telco (``roc_auc``, ``average_precision``,
-      ``brier``, ``log_loss``, ``f1``...), from its card.
+    - ``cards``: models evaluated elsewhere, from their cards (``aimesh eval`` gives the
+      sample book's: churn with 5-fold stratified CV ``roc_auc``, ``average_precision``,
+      ``brier``..., and the billing detector's unlabelled score distribution).
     - ``shuttle-anomaly``: the anomaly detector fit unsupervised on all Shuttle rows and
       scored against the labels (``roc_auc``, ``average_precision``); no folds, since the
       labels never reach the fit.
-    - ``billing-anomaly``: unlabelled; score distribution on the portfolio.
     - ``oj-elasticity-brand1..3``: elasticity, 95% CI, reference and absolute error.
-    - every other ``churn-*`` model in the registry, from its card.
+    - every ``churn-*`` model in the registry (``aimesh train``), from its card.
 
     Args:
         settings: Where the data and the registry are.
+        cards: Cards of models to list first.
 
     Returns:
         One row per model.
     """
-    return MLService(settings).evaluate()
+    return MLService(settings).evaluate(cards)
 
 
 def _card_row(card: ModelCard) -> EvalRow:

@@ -7,6 +7,7 @@ train on first use into ``<home>/books/sample/models`` (retrained when the file,
 or the folds change). Everything built from it says ``sample: true``.
 """
 
+import hashlib
 import re
 import threading
 from functools import lru_cache
@@ -17,12 +18,13 @@ import pandas as pd
 
 from aimesh.config import Settings
 from aimesh.errors import (
+    DataFileError,
     ModelNotFoundError,
     ModelUnavailableError,
     ModelUnreadableError,
     UnknownClientError,
 )
-from aimesh.ml.registry import ModelRegistry, Trained, sha256_file
+from aimesh.ml.registry import ModelRegistry, Trained
 from aimesh.portfolio.book import BookInfo, BookModel, ClientBook
 from aimesh.portfolio.importer import build_book
 from aimesh.portfolio.reader import read_table
@@ -42,6 +44,9 @@ SAMPLE_MAPPING = {
     "total_charges": "total_charges",
 }
 """How the Telco columns map to the book's fields (``client_id`` is added by row)."""
+
+MAX_SAMPLE_ROWS = 100_000
+"""A bound on the sample file's rows (it has 7,043)."""
 
 NAMES = ("churn", "billing-anomaly")
 """The sample's models."""
@@ -85,10 +90,20 @@ def sample_info(settings: Settings) -> BookInfo:
     return book.info.model_copy(update={"models": models.status()})
 
 
-@lru_cache(maxsize=4)
-def _sample(data_dir: Path, home: Path, seed: int, folds: int) -> tuple[ClientBook, "_Models"]:
+@lru_cache(maxsize=2)
+def load_sample(data_dir: Path) -> tuple[pd.DataFrame, BookInfo]:
+    """The sample's table and what it is, read and typed as an import would (cached).
+
+    Raises:
+        DataFileError: The sample file is missing or unusable.
+    """
     path = data_dir / SAMPLE_FILE
-    raw = read_table(path.read_bytes(), SAMPLE_FILE, max_rows=1_000_000)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        reason = f"cannot read {path} ({error.strerror})"
+        raise DataFileError("data_dir", reason, "a data_dir (AIMESH_DATA_DIR) with it") from None
+    raw = read_table(data, SAMPLE_FILE, max_rows=MAX_SAMPLE_ROWS)
     raw.insert(0, "client_id", [sample_client_id(i) for i in range(len(raw))])
     frame, columns, label = build_book(raw, SAMPLE_MAPPING)
     info = BookInfo(
@@ -99,8 +114,14 @@ def _sample(data_dir: Path, home: Path, seed: int, folds: int) -> tuple[ClientBo
         columns=columns,
         label=label,
         source=SAMPLE_FILE,
-        sha256=sha256_file(path),
+        sha256=hashlib.sha256(data).hexdigest(),
     )
+    return frame, info
+
+
+@lru_cache(maxsize=4)
+def _sample(data_dir: Path, home: Path, seed: int, folds: int) -> tuple[ClientBook, "_Models"]:
+    frame, info = load_sample(data_dir)
     registry = ModelRegistry(home / "books" / SAMPLE_TENANT / "models")
     models = _Models(frame, info, registry, seed, folds)
     book = ClientBook(

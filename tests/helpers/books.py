@@ -7,7 +7,6 @@ import pandas as pd
 
 from aimesh.config import REPO_DATA_DIR
 from aimesh.errors import ModelUnavailableError
-from aimesh.ml.portfolio import BOOK_FIELD_NAMES, load_portfolio, normalize_client_id
 from aimesh.ml.registry import ModelRegistry, Trained
 from aimesh.ml.service import BILLING_ANOMALY, CHURN
 from aimesh.portfolio.book import (
@@ -19,6 +18,7 @@ from aimesh.portfolio.book import (
     FieldName,
     Label,
 )
+from aimesh.portfolio.sample import load_sample, normalize_sample_id
 from aimesh.portfolio.training import load_book_model, train_book_models
 
 FIELDS: set[str] = {"name", "churned", "monthly_charges", "tenure_months", "total_charges"}
@@ -26,12 +26,8 @@ FIELDS: set[str] = {"name", "churned", "monthly_charges", "tenure_months", "tota
 
 def telco_frame(rows: int | None = None) -> pd.DataFrame:
     """The Telco table as a book's frame: ids C00001.. by row, churned 1.0/0.0, numbers float."""
-    frame = load_portfolio(REPO_DATA_DIR / "telco_churn.csv").rename(columns=BOOK_FIELD_NAMES)
-    frame["churned"] = (frame["churned"] == "Yes").astype(float)
-    for name in frame.columns:
-        if pd.api.types.is_numeric_dtype(frame[name]):
-            frame[name] = frame[name].astype(float)
-    return frame.iloc[:rows].copy() if rows else frame
+    frame = load_sample(REPO_DATA_DIR)[0]
+    return frame.iloc[:rows].copy() if rows else frame.copy()
 
 
 def book_info(
@@ -79,7 +75,7 @@ def trained_book(
         lambda: frame,
         lambda: _load(registry, info, CHURN),
         lambda: _load(registry, info, BILLING_ANOMALY),
-        normalize_id=normalize_client_id if info.sample else str.strip,
+        normalize_id=normalize_sample_id if info.sample else str.strip,
     )
 
 

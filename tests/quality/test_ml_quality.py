@@ -8,17 +8,17 @@ from sklearn.metrics import roc_auc_score
 from aimesh.config import REPO_DATA_DIR
 from aimesh.ml.anomaly import score_billing, train_billing_detector, train_labelled_detector
 from aimesh.ml.churn import train_churn
-from aimesh.ml.portfolio import BOOK_FIELD_NAMES, load_portfolio
 from aimesh.ml.pricing import estimate_elasticity
+from aimesh.portfolio.sample import load_sample
 
 pytestmark = pytest.mark.quality
 
 
 def test_churn_cross_validated_roc_auc_on_telco() -> None:
-    portfolio = load_portfolio(REPO_DATA_DIR / "telco_churn.csv")
+    book = load_sample(REPO_DATA_DIR)[0]
 
     _, card = train_churn(
-        portfolio, "churn", seed=42, folds=5, monotone_increasing=["monthly_charges"]
+        book, "churned", seed=42, folds=5, monotone_increasing=["monthly_charges"]
     )
 
     assert card.metrics["roc_auc"] >= 0.84
@@ -56,7 +56,7 @@ def planted_billing_errors(book: pd.DataFrame, per_kind: int, seed: int) -> dict
 
 @pytest.mark.parametrize("kind", ["under", "over", "price"])
 def test_billing_detector_finds_planted_errors_in_the_sample_book(kind: str) -> None:
-    book = load_portfolio(REPO_DATA_DIR / "telco_churn.csv").rename(columns=BOOK_FIELD_NAMES)
+    book = load_sample(REPO_DATA_DIR)[0].copy()
     planted = planted_billing_errors(book, per_kind=25, seed=0)[kind]
 
     detector, _ = train_billing_detector(book, seed=42)

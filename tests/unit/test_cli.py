@@ -79,7 +79,7 @@ def test_train_on_any_churn_csv_prints_the_card(tmp_path):
 
 
 def test_train_rejects_an_unknown_model():
-    code, payload = run_json("train", "weather")
+    code, payload = run_json("train", "weather", "--data", "clients.csv")
     assert code == 2
     assert payload["error"]["message"].startswith("model:")
 

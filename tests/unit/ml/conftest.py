@@ -1,18 +1,16 @@
 """Fixtures of the ML unit tests: small synthetic tables and slices of the real data."""
 
-import shutil
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import expit
 
-from aimesh.config import REPO_DATA_DIR, Settings
+from aimesh.config import REPO_DATA_DIR
 from aimesh.ml.churn import ChurnModel
-from aimesh.ml.portfolio import load_portfolio
 from aimesh.ml.tabular import prepare_tabular
+from aimesh.portfolio.sample import load_sample
 
 
 def make_churn_frame(n_rows: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -56,25 +54,5 @@ def churn_model(churn_frame: pd.DataFrame) -> ChurnModel:
 
 @pytest.fixture(scope="session")
 def telco_slice() -> pd.DataFrame:
-    """The first 800 clients of the real portfolio (includes 2 with empty total_charges)."""
-    return load_portfolio(REPO_DATA_DIR / "telco_churn.csv").iloc[:800].copy()
-
-
-@pytest.fixture(scope="session")
-def data_slices(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Small slices of the real datasets, written once per session."""
-    data = tmp_path_factory.mktemp("data")
-    telco = pd.read_csv(REPO_DATA_DIR / "telco_churn.csv", nrows=600, dtype=str)
-    telco.to_csv(data / "telco_churn.csv", index=False)
-    shuttle = pd.read_csv(REPO_DATA_DIR / "shuttle_anomaly.csv.gz")
-    shuttle.sample(3000, random_state=0).to_csv(data / "shuttle_anomaly.csv.gz", index=False)
-    oj = pd.read_csv(REPO_DATA_DIR / "dominicks_oj.csv.gz")
-    oj[oj["store"] <= 40].to_csv(data / "dominicks_oj.csv.gz", index=False)
-    return data
-
-
-@pytest.fixture
-def ml_settings(tmp_path: Path, data_slices: Path) -> Settings:
-    """Settings: data_dir holds a copy of the slices, home is empty, 3 folds for speed."""
-    data = shutil.copytree(data_slices, tmp_path / "data")
-    return Settings(home=tmp_path / "home", data_dir=data, cv_folds=3)
+    """The first 800 clients of the sample book (includes 2 with empty total_charges)."""
+    return load_sample(REPO_DATA_DIR)[0].iloc[:800].copy()

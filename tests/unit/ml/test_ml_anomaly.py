@@ -12,7 +12,6 @@ from aimesh.ml.anomaly import (
     train_billing_detector,
     train_labelled_detector,
 )
-from aimesh.ml.portfolio import BOOK_FIELD_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +159,8 @@ def test_billing_features_need_monthly_charges() -> None:
 
 @pytest.fixture(scope="module")
 def leaky(telco_slice: pd.DataFrame) -> pd.DataFrame:
-    """The portfolio slice as a book, with one long-time client billed a third of its price."""
-    book = telco_slice.rename(columns=BOOK_FIELD_NAMES)
+    """The sample book's slice, with one long-time client billed a third of its price."""
+    book = telco_slice.copy()
     client = book["tenure_months"].idxmax()
     book.loc[client, "total_charges"] = book.loc[client, "total_charges"] / 3
     return book
