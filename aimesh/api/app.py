@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from langchain_core.language_models import BaseChatModel
 
 from aimesh.api import errors
-from aimesh.api.middleware import AuditMiddleware, BodyLimitMiddleware
+from aimesh.api.middleware import AuditMiddleware, BodyLimitMiddleware, SingleQueryMiddleware
 from aimesh.api.ratelimit import RateLimit
 from aimesh.api.routes import (
     agents,
@@ -30,6 +30,7 @@ from aimesh.api.routes import (
     tasks,
     threads,
 )
+from aimesh.api.schemas import REPEATABLE_QUERY
 from aimesh.config import Settings, get_settings
 from aimesh.service.retention import sweeping
 from aimesh.service.services import open_services
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, model: BaseChatModel | None = N
         shared = errors.REQUEST_ERRORS if module is health else errors.ROUTE_ERRORS
         app.include_router(module.router, prefix=PREFIX, responses=shared)
     errors.install(app)
+    app.add_middleware(SingleQueryMiddleware, repeatable=REPEATABLE_QUERY)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,

@@ -1,8 +1,11 @@
-"""ASGI middleware: request-size limit and the audit log of every authenticated request."""
+"""ASGI middleware: request-size limit, single-valued query parameters and the audit log."""
 
 import json
+from collections import Counter
 from typing import Any
+from urllib.parse import parse_qsl
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -124,3 +127,45 @@ class BodyLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+
+
+class SingleQueryMiddleware:
+    """Refuse a query parameter given more than once unless it is a list (422).
+
+    Starlette keeps every value and FastAPI reads a singular parameter's last one, so
+    ``?key_id=a&key_id=b`` would be answered as if only ``b`` were asked for. A client that
+    sends two values means something the route cannot do: it is told so, naming the
+    parameter.
+
+    Args:
+        app: The wrapped app.
+        repeatable: The query parameters declared as lists (e.g. ``filter``).
+    """
+
+    def __init__(self, app: ASGIApp, repeatable: frozenset[str]) -> None:
+        self.app = app
+        self.repeatable = repeatable
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 422 naming the first repeated singular parameter, else pass on."""
+        if scope["type"] == "http" and scope.get("query_string"):
+            names = [
+                name
+                for name, _ in parse_qsl(
+                    scope["query_string"].decode("latin-1"), keep_blank_values=True
+                )
+            ]
+            counts = Counter(names)
+            repeated = [n for n, c in counts.items() if c > 1 and n not in self.repeatable]
+            if repeated:
+                detail = [
+                    {
+                        "loc": ["query", repeated[0]],
+                        "msg": f"given {counts[repeated[0]]} times; give it once",
+                        "type": "value_error",
+                    }
+                ]
+                response = JSONResponse({"detail": detail}, status_code=422)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

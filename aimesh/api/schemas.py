@@ -484,6 +484,9 @@ class BookModelCard(BaseModel):
     card: ModelCard | None = None
 
 
+REPEATABLE_QUERY = frozenset({"filter"})
+"""Query parameters that may be given more than once (lists); any other may not."""
+
 FilterQuery = Annotated[
     list[Annotated[str, StringConstraints(min_length=3, max_length=500)]],
     Query(

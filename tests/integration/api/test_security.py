@@ -684,3 +684,15 @@ async def test_retention_sweep_removes_expired_data(api: Running, scripts: Scrip
         # a second sweep finds nothing more to remove
         r = await client.post("/security/retention-policy/sweep")
         assert r.json()["removed"] == {"tasks": 0, "events": 0, "memory": 0, "audit": 0}
+
+
+async def test_a_query_parameter_given_twice_is_refused_not_half_read(api: Running) -> None:
+    async with api.client(await api.key()) as client:
+        refused = await client.get(
+            "/security/audit-logs", params=[("key_id", "a"), ("key_id", "b")]
+        )
+        listed = await client.get(
+            "/portfolio/clients", params=[("filter", "contract=One year"), ("filter", "churned=0")]
+        )
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["query", "key_id"]
+    assert listed.status_code == 200, listed.text
