@@ -4,6 +4,7 @@ its routes and API keys."""
 import asyncio
 import contextlib
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -98,3 +99,16 @@ def key_id(api_key: str) -> str:
     found = parse_key(api_key)
     assert found is not None, api_key
     return found
+
+
+async def wait_book(client: httpx.AsyncClient, version: int, timeout_s: float = 240) -> dict:
+    """``GET /portfolio`` once ``version`` answers (its models trained in the background)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        view = (await client.get("/portfolio")).json()
+        if view["current_version"] == version:
+            return view
+        failed = [v for v in view["versions"] if v["status"] == "failed"]
+        assert not failed, failed
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"version {version} not ready after {timeout_s} s: {view}")

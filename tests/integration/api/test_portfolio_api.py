@@ -1,15 +1,12 @@
 """Client books over HTTP: two tenants with two real books, a third on the sample; imports
 all or nothing; scores that are exactly what the agents' tools return."""
 
-import asyncio
-import time
-
 import httpx
 import pytest
 
 from aimesh.context import Context
 from aimesh.tools.churn import client_churn_risk, top_churn_risks
-from tests.helpers.api import Running
+from tests.helpers.api import Running, wait_book
 from tests.helpers.exports import (
     ATTRITION_MAPPING,
     TELCO_MAP,
@@ -19,19 +16,6 @@ from tests.helpers.exports import (
 )
 
 pytestmark = pytest.mark.parametrize("backend", ["servers"], indirect=True)
-
-
-async def ready(client: httpx.AsyncClient, version: int, timeout_s: float = 240) -> dict:
-    """``GET /portfolio`` once ``version`` answers (its models trained in the background)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        view = (await client.get("/portfolio")).json()
-        if view["current_version"] == version:
-            return view
-        failed = [v for v in view["versions"] if v["status"] == "failed"]
-        assert not failed, failed
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"version {version} not ready after {timeout_s} s: {view}")
 
 
 async def import_telco(client: httpx.AsyncClient) -> httpx.Response:
@@ -53,7 +37,7 @@ async def test_two_tenants_get_answers_from_their_own_books_and_a_third_the_samp
         body = {"mapping": ATTRITION_MAPPING, "rows": rows}
         assert (await beta.post("/portfolio/imports", json=body)).status_code == 202
 
-        acme_view, beta_view = await ready(acme, 1), await ready(beta, 1)
+        acme_view, beta_view = await wait_book(acme, 1), await wait_book(beta, 1)
         info = acme_view["versions"][0]["info"]
         assert info["label"] == {"column": "Churn Flag", "positives": 1869, "negatives": 5174}
         churn = next(m for m in info["models"] if m["model"] == "churn")
@@ -81,7 +65,7 @@ async def test_two_tenants_get_answers_from_their_own_books_and_a_third_the_samp
 async def test_the_scoring_api_returns_what_the_tools_return(api: Running) -> None:
     async with api.client(await api.key("acme")) as acme:
         assert (await import_telco(acme)).status_code == 202
-        await ready(acme, 1)
+        await wait_book(acme, 1)
         book = await api.app.state.services.portfolios.book("acme")
         runtime = type("Runtime", (), {"context": Context(book=book)})()
 
@@ -118,7 +102,7 @@ async def test_delete_removes_the_book_and_the_sample_answers_again(api: Running
         rows = attrition_export().head(300).to_dict(orient="records")
         body = {"mapping": {"client_id": "ref"}, "rows": rows}  # no outcomes: no churn model
         assert (await acme.post("/portfolio/imports", json=body)).status_code == 202
-        view = await ready(acme, 1)
+        view = await wait_book(acme, 1)
         churn = next(m for m in view["versions"][0]["info"]["models"] if m["model"] == "churn")
         assert churn["status"] == "unavailable"
         assert churn["detail"] == "no churn outcomes: 300 rows, 0 labelled"

@@ -15,7 +15,8 @@ from fastapi.routing import APIRoute
 from aimesh.api.app import PREFIX
 from aimesh.store.tables import new_id
 from tests.fakes import Scripts
-from tests.helpers.api import PARAM, Running, app_routes, key_id
+from tests.helpers.api import PARAM, Running, app_routes, key_id, wait_book
+from tests.helpers.exports import telco_export
 from tests.helpers.tasks import churn_script, wait_done
 
 # Valid bodies of the POST routes with a path parameter, so that only ownership decides the
@@ -34,6 +35,7 @@ POST_BODIES: dict[str, dict[str, Any] | None] = {
     "/networks/{network_id}/threads": {"title": "intrusion"},
     "/threads/{thread_id}/messages": {"content": "Who will churn?"},
     "/networks/{network_id}/memory": {"type": "fact", "content": "Planted by another tenant"},
+    "/portfolio/clients/{client_id}/price-recommendation": {"max_change_pct": 5},
 }
 RANDOM_IDS = {
     "network_id": new_id,
@@ -42,12 +44,13 @@ RANDOM_IDS = {
     "thread_id": new_id,
     "item_id": new_id,
     "budget_id": new_id,
+    "client_id": lambda: f"X-{new_id()[:12]}",
 }
 
 
 async def build_tenant(client: httpx.AsyncClient, name: str) -> dict[str, str]:
-    """A network with a custom agent, a thread whose question ran, a memory item, a key and
-    a budget."""
+    """A network with a custom agent, a thread whose question ran, a memory item, a key, a
+    budget and a client book of 200 clients (ids ``<name>-0001``...)."""
     r = await client.post("/networks", json={"name": f"{name} network"})
     assert r.status_code == 201, r.text
     network_id = r.json()["id"]
@@ -80,6 +83,12 @@ async def build_tenant(client: httpx.AsyncClient, name: str) -> dict[str, str]:
     budget = {"scope": "network", "scope_id": network_id, "period": "month", "limit_usd": "100"}
     r = await client.post("/budgets", json=budget)
     assert r.status_code == 201, r.text
+    budget_id = r.json()["id"]
+    book = telco_export().head(200).assign(account_id=[f"{name}-{i:04d}" for i in range(200)])
+    rows = {"mapping": {"client_id": "account_id"}, "rows": book.to_dict(orient="records")}
+    r = await client.post("/portfolio/imports", json=rows)
+    assert r.status_code == 202, r.text
+    await wait_book(client, 1)
     return {
         "network_id": network_id,
         "agent_id": agent_id,
@@ -88,7 +97,8 @@ async def build_tenant(client: httpx.AsyncClient, name: str) -> dict[str, str]:
         "item_id": item_id,
         "key_id": key["id"],
         "service_key": key["api_key"],
-        "budget_id": r.json()["id"],
+        "budget_id": budget_id,
+        "client_id": f"{name}-0007",
     }
 
 
@@ -108,6 +118,7 @@ async def snapshot(client: httpx.AsyncClient, ids: dict[str, str]) -> dict[str, 
         f"/networks/{network}/memory/{ids['item_id']}",
         "/security/api-keys?include_revoked=true",
         "/budgets",
+        "/portfolio",
     ]
     out = {}
     for path in paths:
@@ -193,6 +204,10 @@ async def test_other_tenant_gets_404_on_every_route_with_an_id(
         assert {k["id"] for k in r.json()["items"]} == {key_id(b_key), theirs["key_id"]}
         r = await b.get("/budgets")
         assert [x["id"] for x in r.json()["items"]] == [theirs["budget_id"]]
+        r = await b.get("/portfolio")
+        assert [v["info"]["tenant"] for v in r.json()["versions"]] == ["tenant-b"]
+        r = await b.get("/portfolio/clients", params={"limit": 500})
+        assert not [c for c in r.json()["clients"] if c["client_id"].startswith("alpha")]
         secret_words = [*ours.values(), key_id(a_key), "alice", "alpha", "tenant-a"]
         for path in ("/networks", "/security/api-keys", "/budgets", "/stats/cost", "/stats/usage"):
             text = (await b.get(path)).text
