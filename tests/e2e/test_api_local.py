@@ -12,10 +12,10 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_churn_question_streams_over_sse_and_is_stored_with_its_evidence(
-    settings, ml, default_home, tmp_path
+    settings, sample, default_home, tmp_path
 ):
     local = api_settings(settings.home, tmp_path, gguf_path=packaged_gguf_path(default_home))
-    ml.churn()  # trained once for the session, outside the timed run
+    sample.churn()  # trained once for the session, outside the timed run
     async with serve(local, model=None) as api:
         key = await api.key(tenant="acme", role="user")
         async with api.client(key, timeout=900) as client:

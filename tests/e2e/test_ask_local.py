@@ -50,17 +50,17 @@ def _flatten(value: object) -> str:
 
 @pytest.mark.parametrize(("question", "specialist"), QUESTIONS)
 async def test_question_goes_to_the_right_specialist_and_the_answer_cites_only_tool_figures(
-    graph, ml, question, specialist
+    graph, sample, question, specialist
 ):
-    result = await ask(graph, question, context=Context(ml=ml), thread_id=f"e2e-{specialist}")
+    result = await ask(graph, question, context=Context(book=sample), thread_id=f"e2e-{specialist}")
     assert result.agents == [specialist]
     assert_grounded(result, question)
     assert result.cost_usd == 0.0
     assert result.tokens.input > 0 and result.tokens.output > 0
 
 
-async def test_churn_question_and_its_follow_up_list_the_next_clients(graph, ml):
-    context = Context(ml=ml)
+async def test_churn_question_and_its_follow_up_list_the_next_clients(graph, sample):
+    context = Context(book=sample)
     first = await ask(graph, CHURN, context=context, thread_id="e2e-churn")
     follow = await ask(graph, FOLLOW_UP, context=context, thread_id="e2e-churn")
     for result, question in ((first, CHURN), (follow, FOLLOW_UP)):
