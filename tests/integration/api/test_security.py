@@ -2,13 +2,11 @@
 audit log and retention, against the real app served on loopback."""
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,32 +16,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 
 from aimesh.api.app import PREFIX
-from aimesh.config import Settings
 from aimesh.memory.items import MemoryScope, Source
 from aimesh.store.tables import ApiKey, AuditEntry, Task, new_id, utcnow
-from tests.fakes import Scripts, scripted
-from tests.helpers.api import PARAM, REDIS, Running, api_settings, app_routes, key_id, serve
+from tests.fakes import Scripts
+from tests.helpers.api import PARAM, Running, ServeWith, app_routes, key_id
 from tests.helpers.tasks import churn_script, wait_done
-
-ServeWith = Callable[..., contextlib.AbstractAsyncContextManager[Running]]
-
-
-@pytest.fixture
-def serve_with(
-    backend: str, settings: Settings, tmp_path: Path, request: pytest.FixtureRequest
-) -> ServeWith:
-    """Serve the app with some settings overridden, on the test's backend."""
-    servers = {}
-    if backend == "servers":
-        servers = {"database_url": request.getfixturevalue("postgres_url"), "redis_url": REDIS}
-
-    @contextlib.asynccontextmanager
-    async def start(**overrides: Any) -> AsyncIterator[Running]:
-        config = api_settings(settings.home, tmp_path, **servers, **overrides)
-        async with serve(config, scripted({})) as running:
-            yield running
-
-    return start
 
 
 async def network(client: httpx.AsyncClient, name: str = "MSP one") -> str:
