@@ -103,16 +103,20 @@ class SpecialistLoop(AgentMiddleware[AgentState[Any], Context]):
 def book_section(book: ClientBook) -> str:
     """What a specialist is told of the run's client book: whose, its size, its columns.
 
-    The columns and their values are the book's, so filters name what the book has.
+    The columns and their values are the book's, so that a segment the question names
+    becomes filters on what the book has; a question about every client takes none.
     """
+    rows = book.info.rows
     if book.sample:
-        whose = (
-            f"the sample book (sample data, not the MSP's own clients): {book.info.rows} "
-            "clients, ids like C00001"
-        )
+        whose = f"the sample book (sample data, not the MSP's own clients), {rows} clients"
     else:
-        whose = f"{book.tenant}'s client book v{book.version}: {book.info.rows} clients"
-    return f"Client book: {whose}.\n{describe_filterable(book.info)}"
+        whose = f"{book.tenant}'s client book v{book.version}, {rows} clients"
+    return (
+        f"The tools read {whose}. Only when the question names a segment of clients (such as "
+        "'clients on fiber' or 'who pays by electronic check'), pass filters on these columns "
+        "with these values; for a question about all clients pass no filters.\n"
+        f"{describe_filterable(book.info)}"
+    )
 
 
 def tool_error_message(error: Exception, request: ToolCallRequest) -> str | None:

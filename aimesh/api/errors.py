@@ -98,11 +98,23 @@ def conflict(description: str) -> Responses:
 
 
 async def invalid_input(request: Request, exc: Exception) -> JSONResponse:
-    """422 in FastAPI's validation-error shape, for an input our own checks refused."""
+    """422 in FastAPI's validation-error shape, for an input our own checks refused.
+
+    ``loc`` starts with ``query`` or ``path`` when the field is a query or path parameter
+    of the request (a segment ``filter``, a ``client_id``), else ``body``.
+    """
     assert isinstance(exc, InvalidInputError)
+    name = exc.field.split(".")[0]
+    where = (
+        "query"
+        if name in request.query_params
+        else "path"
+        if name in request.path_params
+        else "body"
+    )
     detail = [
         {
-            "loc": ["body", exc.field],
+            "loc": [where, exc.field],
             "msg": exc.problem + (f" (allowed: {exc.allowed})" if exc.allowed else ""),
             "type": "value_error",
         }

@@ -26,7 +26,7 @@ from aimesh.billing.amounts import LIMIT_PATTERN, MAX_LIMIT_USD, parse_limit
 from aimesh.llm.selection import ModelSelection
 from aimesh.memory.items import MemoryType
 from aimesh.ml.registry import ModelCard
-from aimesh.portfolio.book import BookModel
+from aimesh.portfolio.book import BookModel, FieldName
 from aimesh.store.keys import TENANT_PATTERN, KeyScope, Role
 from aimesh.tools.registry import TOOLS
 
@@ -450,7 +450,7 @@ class BookRows(Strict):
         rows: One object per client, column -> value (text, number, boolean or null).
     """
 
-    mapping: dict[Annotated[str, StringConstraints(max_length=64)], Name] = Field(max_length=6)
+    mapping: dict[FieldName, Name] = Field(min_length=1, max_length=6)
     rows: list[dict[Annotated[str, StringConstraints(max_length=200)], CellValue]] = Field(
         min_length=1
     )
@@ -484,11 +484,14 @@ class BookModelCard(BaseModel):
     card: ModelCard | None = None
 
 
+FILTER_PATTERN = r"^[^=]+=.+$"
+"""A filter's text: ``column=value`` (a value may be ``a|b`` or ``lo..hi``)."""
+
 REPEATABLE_QUERY = frozenset({"filter"})
 """Query parameters that may be given more than once (lists); any other may not."""
 
 FilterQuery = Annotated[
-    list[Annotated[str, StringConstraints(min_length=3, max_length=500)]],
+    list[Annotated[str, StringConstraints(pattern=FILTER_PATTERN, max_length=500)]],
     Query(
         alias="filter",
         max_length=20,
@@ -507,5 +510,5 @@ class PriceRecommendationCreate(Strict):
         keep_churn_risk: True when the client's churn risk may not rise.
     """
 
-    max_change_pct: Annotated[float | None, Field(gt=0, le=50), JsonNumber] = None
+    max_change_pct: Annotated[float, Field(gt=0, le=50), JsonNumber] | None = None
     keep_churn_risk: bool = True

@@ -17,9 +17,9 @@ Segment = Annotated[
     Field(
         max_length=8,
         description=(
-            "Keep only the clients of a segment: 'column=value', 'column=a|b' (one of) or "
+            "Only for a segment the question names: 'column=value', 'column=a|b' (one of) or "
             "'column=lo..hi' (a number range; 'lo..' and '..hi' too), on the client book's "
-            "columns listed in your instructions. Empty for the whole book."
+            "columns listed in your instructions. Omit it for all clients."
         ),
     ),
 ]

@@ -66,7 +66,15 @@ IMPORT_BODY: dict[str, Any] = {
     "/imports",
     status_code=status.HTTP_202_ACCEPTED,
     openapi_extra={"requestBody": IMPORT_BODY},
-    responses={415: {"description": "Neither multipart/form-data nor application/json."}},
+    responses={
+        415: {"description": "Neither multipart/form-data nor application/json."},
+        422: {
+            "description": "A bad file, mapping, id, label or value; ``loc`` names it.",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+            },
+        },
+    },
 )
 async def import_book(
     request: Request, caller: Creator, services: ServicesDep, audit: AuditDep

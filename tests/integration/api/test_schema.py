@@ -22,6 +22,7 @@ import schemathesis
 from hypothesis import strategies as st
 
 from aimesh.api.app import PREFIX
+from aimesh.api.schemas import FILTER_PATTERN
 from aimesh.config import Settings
 from aimesh.store.keys import ROLE_SCOPES
 from tests.fakes import scripted
@@ -52,6 +53,8 @@ RECORD_ID = re.compile(r"[0-9a-f]{32}")
 KEY_ID = re.compile(r"[0-9a-f]{16}")
 FUTURE = "2100-01-01T00:00:00Z"
 AGENT_NAME = re.compile(r"[a-z][a-z0-9_]{2,39}")
+SAMPLE_FILTERS = ["contract=Month-to-month", "tenure_months=..24", "churned=0"]
+"""Filters on distinct columns of the sample book, taken for as many generated filters."""
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 
 
@@ -186,10 +189,16 @@ def _real_ids(served: Served, ctx: schemathesis.HookContext, params: dict[str, A
 
 
 def _business_rules(case: schemathesis.Case) -> None:
-    """Rules JSON Schema cannot state, applied to generated bodies so that schema-valid ones
-    test acceptance: a key's ``expires_at`` lies ahead and its ``scopes`` are among its
+    """Rules JSON Schema cannot state, applied to generated requests so that schema-valid
+    ones test acceptance: a key's ``expires_at`` lies ahead and its ``scopes`` are among its
     role's; the agents of a new network have distinct names (a suffix per position), so
-    none is the built-in ``coordinator``. A value the schema refuses anyway is left alone."""
+    none is the built-in ``coordinator``; a segment filter names a column and value of the
+    book (the sample's). A value the schema refuses anyway is left alone."""
+    filters = (case.query or {}).get("filter")
+    if isinstance(filters, list) and all(
+        isinstance(f, str) and re.fullmatch(FILTER_PATTERN, f) for f in filters
+    ):
+        case.query = {**case.query, "filter": SAMPLE_FILTERS[: len(filters)]}
     body = case.body
     if case.method.upper() != "POST" or not isinstance(body, dict):
         return
