@@ -7,7 +7,8 @@ BILLING_ANALYST = Specialist(
     name="billing_analyst",
     description=(
         "Billing-anomaly analyst: clients billed out of line with the services they have, "
-        "their tenure or similar clients; possible revenue leaks and billing errors."
+        "how long they have been clients or similar clients; possible revenue leaks and "
+        "billing errors."
     ),
     tools=(billing_anomalies,),
     prompt="billing_analyst",

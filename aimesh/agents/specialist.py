@@ -14,7 +14,13 @@ from langchain.agents.middleware import (
 )
 from langchain.agents.middleware.types import ToolCallRequest, hook_config
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langchain_core.tools import BaseTool
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
@@ -23,7 +29,7 @@ from pydantic import BaseModel
 from aimesh.context import Context
 from aimesh.errors import DelegationLimitError, InvalidInputError
 from aimesh.portfolio.book import ClientBook
-from aimesh.portfolio.filters import describe_filterable
+from aimesh.portfolio.filters import describe_filterable, mentioned_columns
 from aimesh.prompts import load_prompt
 
 MAX_MODEL_CALLS = 3
@@ -94,28 +100,32 @@ class SpecialistLoop(AgentMiddleware[AgentState[Any], Context]):
 
     def _override(self, request: ModelRequest[Context]) -> ModelRequest[Context]:
         settings = {**request.model_settings, **self.model_settings}
-        prompt = f"{request.system_prompt or ''}\n\n{book_section(request.runtime.context.book)}"
+        asked = " ".join(m.text for m in request.messages if isinstance(m, HumanMessage))
+        book = book_section(request.runtime.context.book, asked)
+        prompt = f"{request.system_prompt or ''}\n\n{book}"
         return request.override(
             tool_choice="any", model_settings=settings, system_message=SystemMessage(prompt)
         )
 
 
-def book_section(book: ClientBook) -> str:
-    """What a specialist is told of the run's client book: whose, its size, its columns.
+def book_section(book: ClientBook, request: str) -> str:
+    """What a specialist is told of the run's client book, for segment filters.
 
-    The columns and their values are the book's, so that a segment the question names
-    becomes filters on what the book has; a question about every client takes none.
+    Whose book, its size, and the columns its request seems to name with their values. A
+    request that names none is told to pass no filters: given the whole column list, a
+    1.5B model filtered "which clients will churn" on every column.
     """
     rows = book.info.rows
     if book.sample:
         whose = f"the sample book (sample data, not the MSP's own clients), {rows} clients"
     else:
         whose = f"{book.tenant}'s client book v{book.version}, {rows} clients"
+    named = mentioned_columns(book.info, request)
+    if not named:
+        return f"The tools read {whose}. The request names no group of clients: pass no filters."
     return (
-        f"The tools read {whose}. Only when the question names a segment of clients (such as "
-        "'clients on fiber' or 'who pays by electronic check'), pass filters on these columns "
-        "with these values; for a question about all clients pass no filters.\n"
-        f"{describe_filterable(book.info)}"
+        f"The tools read {whose}. For the group of clients the request names, pass filters "
+        f"on these columns with these values: {describe_filterable(book.info, named)}"
     )
 
 

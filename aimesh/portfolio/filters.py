@@ -17,6 +17,7 @@ Text syntax (query strings, the CLI): ``column=value``, ``column=a|b|c`` (one of
 """
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -189,14 +190,42 @@ def filterable(info: BookInfo) -> list[Column]:
     return [c for c in info.columns if c.name not in _UNFILTERABLE and c.field not in _UNFILTERABLE]
 
 
-def describe_filterable(info: BookInfo) -> str:
+def describe_filterable(info: BookInfo, columns: Sequence[Column] | None = None) -> str:
     """One compact line of the filterable columns, for tool descriptions and prompts.
 
     Categories list their values (at most :data:`MAX_LISTED_VALUES`), numbers their
     observed range, text columns say ``text``; e.g. ``contract: Month-to-month|One
     year|Two year; tenure_months: 0..72; city: text``.
+
+    Args:
+        info: The book's schema.
+        columns: The columns to describe; default every filterable one.
     """
-    return "; ".join(f"{c.name}: {_describe(c)}" for c in filterable(info))
+    shown = filterable(info) if columns is None else columns
+    return "; ".join(f"{c.name}: {_describe(c)}" for c in shown)
+
+
+def mentioned_columns(info: BookInfo, text: str) -> list[Column]:
+    """The filterable columns a question seems to name.
+
+    By a word of the column's name or of one of its values (words of 4 letters or more, any
+    case): "fiber" names ``internet_service`` through ``Fiber optic``, "tenure" names
+    ``tenure_months``.
+
+    A hint for a model choosing filters, not a parse: the filters it writes are checked by
+    :func:`check_filters`.
+    """
+    words = set(_WORD.findall(text.casefold()))
+    return [c for c in filterable(info) if _words(c) & words]
+
+
+def _words(column: Column) -> set[str]:
+    names = [column.name, *(column.values or [])]
+    return {w for name in names for w in _WORD.findall(name.casefold())} - _COMMON
+
+
+_WORD = re.compile(r"[^\W\d_]{4,}")
+_COMMON = frozenset({"service", "services", "client", "clients", "with", "without", "none"})
 
 
 def _describe(column: Column) -> str:
