@@ -199,10 +199,8 @@ async def _import_book(path: Path, tenant: str, mapping: list[str], wait: bool) 
         info = await portfolios.import_book(check_tenant(tenant), raw, fields, path.name)
         if wait:
             with err.status(f"training the models of {tenant}'s book v{info.version}..."):
-                await portfolios.train_pending(tenant)
-        stored = await portfolios.store.get(tenant, info.version)
-    assert stored is not None  # just stored
-    return stored.model_dump(mode="json")
+                info = await portfolios.trained(tenant, info.version)
+    return info.model_dump(mode="json")
 
 
 @portfolio_app.command("import")

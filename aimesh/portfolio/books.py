@@ -17,7 +17,12 @@ import pandas as pd
 from pydantic import BaseModel
 
 from aimesh.config import Settings
-from aimesh.errors import BookNotFoundError, ModelNotFoundError, ModelUnavailableError
+from aimesh.errors import (
+    BookNotFoundError,
+    ModelNotFoundError,
+    ModelUnavailableError,
+    StorageError,
+)
 from aimesh.ml.registry import ModelCard, ModelRegistry, Trained
 from aimesh.portfolio.book import BookInfo, BookModel, ClientBook
 from aimesh.portfolio.importer import AnyMapping, build_book, check_mapping
@@ -61,7 +66,7 @@ class Portfolios:
     def __init__(self, settings: Settings, store: BookStore) -> None:
         self.settings = settings
         self.store = store
-        self._books: OrderedDict[tuple[str, int], ClientBook] = OrderedDict()
+        self._books: OrderedDict[tuple[str, int, str], ClientBook] = OrderedDict()
 
     async def book(self, tenant: str) -> ClientBook:
         """The tenant's current book: its newest ready version, else the sample.
@@ -86,7 +91,7 @@ class Portfolios:
             sample=on_sample,
             current_version=max(ready) if ready else 0 if on_sample else None,
             versions=versions,
-            sample_book=sample_info(self.settings) if on_sample else None,
+            sample_book=await asyncio.to_thread(sample_info, self.settings) if on_sample else None,
         )
 
     async def version(self, tenant: str, version: int) -> BookVersion | None:
@@ -130,9 +135,24 @@ class Portfolios:
         stale = self.settings.book_training_stale_s
         while (info := await self.store.claim(tenant, stale_after_s=stale)) is not None:
             models = await asyncio.to_thread(self._train, info)
-            await self.store.finish(info.tenant, info.version, models)
+            await self.store.finish(info.tenant, info.version, models, sha256=info.sha256)
             done.append(info.model_copy(update={"models": models}))
         return done
+
+    async def trained(self, tenant: str, version: int, poll_s: float = 1.0) -> BookInfo:
+        """The version once its models are trained here or by another process.
+
+        Raises:
+            BookNotFoundError: The version is gone (the tenant's books were deleted).
+        """
+        while True:
+            await self.train_pending(tenant)
+            stored = await self.version(tenant, version)
+            if stored is None:
+                raise BookNotFoundError(tenant)
+            if stored.status != "training":
+                return stored.info
+            await asyncio.sleep(poll_s)
 
     async def delete(self, tenant: str) -> int:
         """Delete the tenant's versions, files and models; returns how many versions."""
@@ -155,7 +175,10 @@ class Portfolios:
             return None
 
     def _train(self, info: BookInfo) -> list[BookModel]:
-        frame = self.store.read_frame(info.tenant, info.version)
+        try:
+            frame = self.store.read_frame(info.tenant, info.version, sha256=info.sha256)
+        except StorageError as error:  # its file is gone or altered: the version fails
+            return [BookModel(model=name, status="failed", detail=str(error)) for name in NAMES]
         return train_book_models(
             frame,
             info,
@@ -168,13 +191,13 @@ class Portfolios:
         return ModelRegistry(self.store.registry_dir(tenant))
 
     def _built(self, info: BookInfo) -> ClientBook:
-        key = (info.tenant, info.version)
+        key = (info.tenant, info.version, info.sha256)
         if key in self._books:
             self._books.move_to_end(key)
             return self._books[key]
         book = ClientBook(
             info,
-            load_frame=lambda: self.store.read_frame(info.tenant, info.version),
+            load_frame=lambda: self.store.read_frame(info.tenant, info.version, sha256=info.sha256),
             load_churn=lambda: self._model(info, "churn"),
             load_anomaly=lambda: self._model(info, "billing-anomaly"),
         )

@@ -168,7 +168,7 @@ def build_book(
             columns.append(_describe(field, data[field], kind, source, field))
     for source in names:
         if source not in fields.values():
-            data[source], kind = _feature(raw[source])
+            data[source], kind = _feature(raw[source], source)
             columns.append(_describe(source, data[source], kind, source, None))
     frame = pd.DataFrame(data, index=raw.index).set_axis(ids, axis=0)
     label = _label(frame["churned"], fields["churned"]) if "churned" in fields else None
@@ -201,14 +201,16 @@ def _check_columns(names: list[str], fields: Mapping[FieldName, str]) -> None:
 def _client_ids(values: pd.Series, source: str) -> pd.Index:
     ids = values.str.strip()
     lengths = ids.str.len()
-    bad = (lengths == 0) | (lengths > MAX_ID_CHARS) | ~ids.map(str.isprintable).astype(bool)
+    printable = ids.map(str.isprintable).astype(bool) & ~ids.str.contains("/", regex=False)
+    bad = (lengths == 0) | (lengths > MAX_ID_CHARS) | ~printable
     if bad.any():
         row = _first(bad)
         what = f"the id {values.iloc[row]!r}" if lengths.iloc[row] else "an empty id"
         raise DataFileError(
             CLIENT_ID,
             f"column {source!r} has {what} in row {row + 1}",
-            f"1-{MAX_ID_CHARS} printable characters for every client",
+            f"1-{MAX_ID_CHARS} printable characters but '/' for every client "
+            "(an id is part of the API's paths)",
         )
     repeated = ids.duplicated(keep=False)
     if repeated.any():
@@ -283,9 +285,17 @@ def _formatted_numbers(text: pd.Series) -> pd.Series:
     return pd.to_numeric(plain, errors="coerce").astype(float)
 
 
-def _feature(values: pd.Series) -> tuple[pd.Series, ColumnType]:
+def _feature(values: pd.Series, source: str) -> tuple[pd.Series, ColumnType]:
     typed = clean_column(values)
     if pd.api.types.is_float_dtype(typed):
+        infinite = np.isinf(typed)
+        if infinite.any():
+            row = _first(infinite)
+            raise DataFileError(
+                source,
+                f"column {source!r} has {values.iloc[row]!r} in row {row + 1}: not finite",
+                "finite numbers; empty for unknown",
+            )
         return typed, "number"
     return typed, "category" if typed.nunique() <= MAX_CATEGORIES else "text"
 

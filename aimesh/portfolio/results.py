@@ -238,10 +238,11 @@ class ChurnRisks(SegmentPage):
 
 
 class ClientChurn(BookResult):
-    """One client's churn risk, ranked within the whole book.
+    """One client's churn risk, ranked in the whole book.
 
     Attributes:
-        client: The client; ``rank`` among the ``book_size`` clients.
+        client: The client; ``rank`` among the ``book_size`` clients, those that have not
+            churned first (rank 1 is the first of :func:`~aimesh.portfolio.scoring.churn_risks`).
         book_size: Clients in the book.
     """
 

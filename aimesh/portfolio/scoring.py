@@ -47,6 +47,12 @@ PRICE = "monthly_charges"
 MAX_PRICE_CHANGE_PCT = 50.0
 """Largest price change :func:`price_change_impact` evaluates, percent either way."""
 
+CHURNED = "churned"
+"""The book's past outcome column (1.0 churned, 0.0 stayed, NaN unknown)."""
+
+NOT_CHURNED = "not churned"
+"""How results report the clients kept by default: those not known to have churned."""
+
 DRIVERS = 3
 """Drivers explained per client."""
 
@@ -95,7 +101,7 @@ def churn_risks(
         ModelUnavailableError: The book has no churn model.
     """
     check_page(limit, offset)
-    checked, mask = _segment(book, filters)
+    checked, mask = _segment(book, filters, current=True)
     trained = book.churn()
     members = np.flatnonzero(mask.to_numpy())
     scores = churn_scores(book).to_numpy()[members]
@@ -113,7 +119,7 @@ def churn_risks(
 
 
 def client_churn(book: ClientBook, client_id: str) -> ClientChurn:
-    """One client's churn probability, drivers and rank within the whole book.
+    """One client's churn probability, drivers and rank in the book (see :func:`_churn_ranks`).
 
     Uses the book's cached scores and ranks; only this client's row is explained.
 
@@ -151,7 +157,7 @@ def churn_summary(
     """
     if not 0 < threshold < 1:
         raise InvalidInputError("threshold", f"{threshold} is outside (0, 1)", "e.g. 0.5")
-    checked, mask = _segment(book, filters)
+    checked, mask = _segment(book, filters, current=True)
     trained = book.churn()
     frame = book.frame()
     probability = churn_scores(book)[mask]
@@ -261,7 +267,7 @@ def price_change_impact(
             f"{change_pct} is out of range",
             f"-{MAX_PRICE_CHANGE_PCT:g} to {MAX_PRICE_CHANGE_PCT:g} (percent)",
         )
-    checked, mask = _segment(book, filters)
+    checked, mask = _segment(book, filters, current=True)
     frame = book.frame()
     _require_price(frame)
     trained = book.churn()
@@ -289,21 +295,44 @@ def price_change_impact(
     )
 
 
-def _segment(book: ClientBook, filters: Filters | None) -> tuple[Filters, pd.Series]:
+def _segment(
+    book: ClientBook, filters: Filters | None, *, current: bool = False
+) -> tuple[Filters, pd.Series]:
     """The checked filters (as results report them) and the mask of the segment's clients.
+
+    Args:
+        book: The client book.
+        filters: The segment.
+        current: Keep only clients that have not churned (``churned`` is not 1) unless the
+            filters name ``churned``: a client already lost has no churn risk left, and its
+            in-sample probability would top every ranking. Reported as a filter
+            ``churned: "not churned"``.
 
     Raises:
         InvalidInputError: The filters do not fit the book's schema.
     """
     conditions = check_filters(filters, book.info)
-    return {c.column: c.value for c in conditions}, apply_filters(book.frame(), conditions)
+    checked: Filters = {c.column: c.value for c in conditions}
+    mask = apply_filters(book.frame(), conditions)
+    if current and CHURNED in book.frame().columns and CHURNED not in checked:
+        checked[CHURNED] = NOT_CHURNED
+        mask &= book.frame()[CHURNED] != 1
+    return checked, mask
 
 
 def _churn_ranks(book: ClientBook) -> np.ndarray:
-    """Rank by churn probability in the whole book of each client, by position (cached)."""
+    """Rank by churn probability of each client, by position (cached).
+
+    Clients that have not churned come first (rank 1 = the likeliest of them to churn, as in
+    :func:`churn_risks`), then those that have; ties keep the book's order.
+    """
 
     def rank() -> np.ndarray:
-        order = np.argsort(-churn_scores(book).to_numpy(), kind="stable")
+        frame = book.frame()
+        lost = (
+            (frame[CHURNED] == 1).to_numpy() if CHURNED in frame.columns else np.zeros(len(frame))
+        )
+        order = np.lexsort((-churn_scores(book).to_numpy(), lost))
         ranks = np.empty(len(order), dtype=int)
         ranks[order] = np.arange(1, len(order) + 1)
         return ranks

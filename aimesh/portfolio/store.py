@@ -34,7 +34,7 @@ from typing import Any, Literal, cast
 
 import pandas as pd
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
@@ -299,6 +299,7 @@ class BookStore:
         version: int,
         models: Sequence[BookModel],
         *,
+        sha256: str | None = None,
         now: datetime | None = None,
     ) -> bool:
         """Store a version's trained models and end its training.
@@ -311,10 +312,14 @@ class BookStore:
             version: The version trained.
             models: Every model of the version, each ``ready``, ``failed`` or
                 ``unavailable``.
+            sha256: The rows the models were trained on; when given, a version of that
+                number with other rows (the book was deleted and imported again while it
+                trained) is left alone.
             now: When training ended; default: now.
 
         Returns:
-            False when the version is gone (the tenant's books were deleted meanwhile).
+            False when the version is gone (the tenant's books were deleted meanwhile) or
+            holds other rows than ``sha256``.
 
         Raises:
             ValueError: A model is still pending or training.
@@ -322,10 +327,11 @@ class BookStore:
         status, error = book_status(models)
         if status == "training":
             raise ValueError(f"book models still training: {[m.model_dump() for m in models]}")
+        same_rows = true() if sha256 is None else BookRecord.sha256 == sha256
         async with self.engine.begin() as conn:
             done = await conn.execute(
                 update(BookRecord)
-                .where(_key(tenant, version))
+                .where(_key(tenant, version), same_rows)
                 .values(
                     models=[model.model_dump() for model in models],
                     status=status,

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aimesh.billing.ledger import LedgerFilter, ModelHistory, RunContext, model_history
 from aimesh.context import Context
-from aimesh.errors import AimeshError, BudgetExceededError, NoProviderError
+from aimesh.errors import AimeshError, BookNotFoundError, BudgetExceededError, NoProviderError
 from aimesh.events import LAST_EVENTS, EventName
 from aimesh.graphs.events import Event, EventRecorder
 from aimesh.graphs.run import AskResult, ask
@@ -218,6 +218,7 @@ class TaskRunner:
         outcome: dict[str, Any]
         try:
             async with asyncio.timeout(network.timeout_seconds):
+                book = await self.portfolios.book(task.tenant)
                 selection = _selection(task)
                 route = await self._route(task, selection, writer)
                 await budgeted.admit(
@@ -228,7 +229,6 @@ class TaskRunner:
                     selection,
                     hold_s=network.timeout_seconds,
                 )
-                book = await self.portfolios.book(task.tenant)
                 with budgeted.on_route():
                     result = await ask(
                         self.build_graph(agents),
@@ -252,6 +252,8 @@ class TaskRunner:
         except BudgetExceededError as error:
             writer.recorder.emit(EventName.BUDGET, data={"action": "refused", **error.detail()})
             outcome = writer.fail("failed", "budget_exceeded", str(error))
+        except BookNotFoundError as error:  # before ask(): no error event yet
+            outcome = writer.fail("failed", type(error).__name__, str(error))
         except AimeshError as error:  # ask() has logged the error event
             outcome = writer.fail("failed", type(error).__name__, str(error), emit=False)
         except Exception as error:

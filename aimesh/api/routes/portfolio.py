@@ -115,7 +115,7 @@ async def _upload(
         return raw, mapping, name
     if kind == "application/json":
         try:
-            body = BookRows.model_validate_json(await request.body())
+            body = await asyncio.to_thread(BookRows.model_validate_json, await request.body())
         except ValidationError as error:
             raise HTTPException(
                 422, error.errors(include_url=False, include_context=False)
@@ -165,7 +165,7 @@ async def list_clients(
 ) -> BookClients:
     """The clients of the current book in book order, filtered (``filter=column=value``)."""
     conditions = check_filters(parse_filters(filter_), book.info)
-    frame = book.frame()
+    frame = await asyncio.to_thread(book.frame)
     matched = frame[apply_filters(frame, conditions)]
     rows = matched.iloc[offset : offset + limit]
     return BookClients(
@@ -181,7 +181,7 @@ async def list_clients(
 @router.get("/clients/{client_id}")
 async def get_client(client_id: ClientIdPath, book: BookDep) -> BookClient:
     """One client of the current book, every column."""
-    key = book.lookup(client_id)
+    key = await asyncio.to_thread(book.lookup, client_id)
     return _client(book, key, cast(pd.Series, book.frame().loc[key]))
 
 
@@ -207,8 +207,8 @@ async def delete_portfolio(caller: Deleter, services: ServicesDep, session: Sess
         await session.scalars(select(Network.id).where(Network.tenant == caller.tenant))
     ).all()
     await session.commit()
+    for network_id in networks:  # first, so that a retry after a failure forgets them too
+        await services.memory.forget_agent_items(MemoryScope(caller.tenant, network_id))
     if not await services.portfolios.delete(caller.tenant):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the tenant has imported no client book")
-    for network_id in networks:
-        await services.memory.forget_agent_items(MemoryScope(caller.tenant, network_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -317,3 +317,15 @@ def test_bad_numbers_name_the_column_and_row(field: str, values: list[str], prob
 
     assert isinstance(error, DataFileError)
     assert (error.field, error.problem) == (field, problem)
+
+
+def test_an_infinite_feature_value_is_refused_naming_column_and_row() -> None:
+    raw = pd.DataFrame({"id": ["a", "b", "c"], "usage": ["1.5", "1e999", "2"]})
+    with pytest.raises(DataFileError, match=r"'usage' has '1e999' in row 2: not finite"):
+        build_book(raw, {"client_id": "id"})
+
+
+def test_an_id_with_a_slash_is_refused_as_it_cannot_be_addressed() -> None:
+    raw = pd.DataFrame({"id": ["a", "b/1"], "usage": ["1", "2"]})
+    with pytest.raises(DataFileError, match="row 2"):
+        build_book(raw, {"client_id": "id"})

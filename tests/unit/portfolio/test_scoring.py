@@ -14,7 +14,9 @@ SEGMENT = {"contract": "month-to-month", "tenure_months": Range(max=12)}
 
 
 def in_segment(frame: pd.DataFrame) -> pd.Series:
-    return (frame["contract"] == "Month-to-month") & (frame["tenure_months"] <= 12)
+    """The churn scores' segment: SEGMENT, of the clients that have not churned."""
+    segment = (frame["contract"] == "Month-to-month") & (frame["tenure_months"] <= 12)
+    return segment & (frame["churned"] != 1)
 
 
 def probabilities(book: ClientBook, rows: pd.DataFrame) -> np.ndarray:
@@ -35,7 +37,11 @@ def test_churn_risks_rank_the_segment_by_the_models_probability(sample_book: Cli
     result = scoring.churn_risks(sample_book, SEGMENT, limit=25)
 
     assert result.matched == expected.sum() and result.book_size == len(frame)
-    assert result.filters == {"contract": "Month-to-month", "tenure_months": Range(max=12)}
+    assert result.filters == {
+        "contract": "Month-to-month",
+        "tenure_months": Range(max=12),
+        "churned": "not churned",
+    }
     ids = [c.client_id for c in result.clients]
     assert expected[ids].all()
     assert [c.rank for c in result.clients] == list(range(1, 26))
@@ -65,7 +71,9 @@ def test_client_churn_ranks_the_client_in_the_whole_book(sample_book: ClientBook
     client = result.client
     assert client.client_id == "C00042" and result.book_size == len(frame)
     assert client.churn_probability == pytest.approx(all_proba[41])
-    assert client.rank == (all_proba > all_proba[41]).sum() + 1
+    lost = (frame["churned"] == 1).to_numpy()
+    ahead = (lost == lost[41]) & (all_proba > all_proba[41])
+    assert client.rank == ahead.sum() + (~lost).sum() * lost[41] + 1  # the lost rank last
     assert client.monthly_charges == frame.loc["C00042", "monthly_charges"]
     assert client.tenure_months == frame.loc["C00042", "tenure_months"]
     assert client.name is None  # the sample has no names
@@ -251,3 +259,14 @@ def test_the_sample_book_says_it_is_the_sample(sample_book: ClientBook) -> None:
     assert "trained on sample: telco_churn.csv" in text
     assert "applied to the sample data (not your client book)" in text
     assert sample_book.churn().card.data_sha256[:12] in text
+
+
+def test_clients_already_lost_are_ranked_only_when_asked_for(sample_book: ClientBook) -> None:
+    frame = sample_book.frame()
+
+    current = scoring.churn_risks(sample_book, limit=50)
+    lost = scoring.churn_risks(sample_book, {"churned": 1}, limit=5)
+
+    assert current.matched == (frame["churned"] != 1).sum()
+    assert frame.loc[[c.client_id for c in current.clients], "churned"].eq(0).all()
+    assert lost.matched == (frame["churned"] == 1).sum() and lost.filters == {"churned": 1.0}
