@@ -291,6 +291,7 @@ def main() -> None:
     if args.step:
         print(json.dumps(run_step(args)))
         return
+    load_before = os.getloadavg()
     figures = measure(args)
     checks = verdicts(figures)
     print_table(figures, checks)
@@ -303,6 +304,9 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            # other jobs on the machine slow every figure: 1-, 5- and 15-minute load averages
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
         },
         "figures": figures,
         "targets": checks,
