@@ -67,6 +67,7 @@ bench: install $(LITELLM)/.installed
 	$(BIN)/python bench/ask_e2e.py
 	$(BIN)/python bench/api_service.py
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/portfolio.py
 	$(BIN)/python bench/provider_chain.py --litellm-python $(LITELLM)/bin/python
 
 clean:

@@ -188,6 +188,7 @@ async def _import_book(path: Path, tenant: str, mapping: list[str], wait: bool) 
     from aimesh.portfolio.reader import read_table
 
     settings = get_settings()
+    check_tenant(tenant)
     fields = parse_mapping(mapping)
     try:
         data = path.read_bytes()
@@ -196,7 +197,7 @@ async def _import_book(path: Path, tenant: str, mapping: list[str], wait: bool) 
         raise DataFileError("file", reason, "a readable file") from None
     raw = read_table(data, path.name, max_rows=settings.max_book_rows)
     async with opened_portfolios(settings) as portfolios:
-        info = await portfolios.import_book(check_tenant(tenant), raw, fields, path.name)
+        info = await portfolios.import_book(tenant, raw, fields, path.name)
         if wait:
             with err.status(f"training the models of {tenant}'s book v{info.version}..."):
                 info = await portfolios.trained(tenant, info.version)
@@ -208,13 +209,13 @@ def portfolio_import(
     file: Annotated[Path, typer.Argument(help="The client table: CSV (UTF-8) or Parquet.")],
     tenant: Annotated[str, typer.Option(help="Whose client book this is.")],
     map_: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             "--map",
             help="FIELD=COLUMN (repeatable): client_id (required), name, churned, "
             "monthly_charges, tenure_months, total_charges.",
         ),
-    ],
+    ] = None,
     wait: Annotated[
         bool, typer.Option(help="Train the new version's models before returning.")
     ] = False,
@@ -225,7 +226,7 @@ def portfolio_import(
     Without --wait its models train in `aimesh serve` (or before the tenant's next `aimesh
     ask`); the previous version answers until they are ready.
     """
-    info = _run(as_json, lambda: asyncio.run(_import_book(file, tenant, map_, wait)))
+    info = _run(as_json, lambda: asyncio.run(_import_book(file, tenant, map_ or [], wait)))
     if as_json:
         _emit_json(info)
     else:

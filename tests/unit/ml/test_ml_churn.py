@@ -2,6 +2,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import joblib
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
@@ -117,6 +118,28 @@ def test_monotone_feature_must_be_numeric(churn_frame: pd.DataFrame) -> None:
 def test_unfitted_model_refuses_to_predict(churn_frame: pd.DataFrame) -> None:
     with pytest.raises(InvalidInputError, match="not fitted"):
         ChurnModel().predict_proba(churn_frame)
+
+
+def test_every_prediction_runs_on_one_thread(
+    churn_frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LightGBM's default, a thread per core, made each call wait for a busy core: 8 ms for
+    one client's drivers on a loaded machine instead of 0.1 ms (bench/portfolio.py)."""
+    threads: list[object] = []
+    predict = lgb.Booster.predict
+
+    def spy(self: lgb.Booster, data: object, **kwargs: object) -> object:
+        threads.append(kwargs.get("num_threads"))
+        return predict(self, data, **kwargs)
+
+    monkeypatch.setattr(lgb.Booster, "predict", spy)
+    model = ChurnModel(n_estimators=10, min_child_samples=20, calibration_folds=3)
+    model.fit(churn_frame.drop(columns="churn"), churn_frame["churn"] == "Yes")
+    model.predict_proba(churn_frame.iloc[:5])
+    model.explain(churn_frame.iloc[:2])
+
+    assert len(threads) == 3 + 1 + 1 + 1  # out-of-fold, base value, scores, drivers
+    assert set(threads) == {1}
 
 
 def test_model_survives_joblib(

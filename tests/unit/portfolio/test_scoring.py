@@ -240,6 +240,7 @@ def test_a_book_without_prices_has_churn_but_no_revenue_figures(
     assert risk.monthly_charges is None and "/month" not in risk.render()
     assert risk.name == f"Client {int(risk.client_id[1:])}"
     assert f"{risk.client_id} ({risk.name})" in risk.render()
+    assert scoring.churn_risks(unpriced_book, offset=summary.matched).clients == []
     assert "name" not in unpriced_book.churn().card.features
     with pytest.raises(InvalidInputError) as caught:
         scoring.price_recommendation(unpriced_book, "C00001")
