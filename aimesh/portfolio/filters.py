@@ -1,7 +1,7 @@
 """Segments of a client book: filters on its columns, checked against its schema.
 
 One shape serves the agents' tools (JSON an LLM writes), the scoring API (query strings)
-and the CLI (``--filter``). :data:`Filters` maps a column to a :data:`FilterValue`:
+and the tools (texts an LLM writes). :data:`Filters` maps a column to a :data:`FilterValue`:
 
 - a scalar: equality (text for ``category``/``text`` columns, a number for ``number`` ones);
 - a list of scalars: one of them;
@@ -12,7 +12,7 @@ Filters on several columns all apply (AND). Every column but the id and ``name``
 filtered, including ``churned`` (1 = churned, 0 = stayed: ``churned=0`` keeps the clients
 still to be retained); the id and the name identify one client, which a lookup does.
 
-Text syntax (query strings, the CLI): ``column=value``, ``column=a|b|c`` (one of),
+Text syntax (query strings, the tools' ``filters``): ``column=value``, ``column=a|b|c`` (one of),
 ``column=lo..hi``, ``column=..hi``, ``column=lo..`` (ranges).
 """
 
@@ -91,7 +91,7 @@ class Condition:
 
 
 def parse_filter(text: str) -> tuple[str, FilterValue]:
-    """Read one filter written as text (a query string or ``--filter`` value).
+    """Read one filter written as text (a ``filter`` query parameter or a tool's filter).
 
     ``contract=Month-to-month`` -> ``("contract", "Month-to-month")``;
     ``contract=One year|Two year`` -> a list; ``tenure_months=..12``,

@@ -4,7 +4,8 @@ An import stores a version whose models are ``pending``; :func:`training_books` 
 once when this process imported one (:meth:`BookTraining.wake`) and every
 ``book_training_poll_s`` seconds otherwise, so versions imported by the CLI or by another
 process, and versions whose trainer died (claims older than ``book_training_stale_s``), are
-trained too. Each version is claimed once across processes (a conditional update), and
+trained too. One process claims a version (a conditional update; a claim past
+``book_training_stale_s`` is taken over), and
 trained in a thread, so the event loop keeps serving.
 
 The job queue of the scale-out work replaces this loop; until then it is the "task runner"
