@@ -26,9 +26,9 @@ from aimesh.errors import (
 from aimesh.ml.registry import ModelCard, ModelRegistry, Trained
 from aimesh.portfolio.book import BookInfo, BookModel, ClientBook
 from aimesh.portfolio.importer import AnyMapping, build_book, check_mapping
-from aimesh.portfolio.sample import NAMES, sample_book, sample_info
+from aimesh.portfolio.sample import sample_book, sample_info
 from aimesh.portfolio.store import BookStore, BookVersion
-from aimesh.portfolio.training import load_book_model, train_book_models
+from aimesh.portfolio.training import BOOK_MODELS, load_book_model, train_book_models
 from aimesh.store.database import Database
 
 BOOKS_KEPT = 32
@@ -116,7 +116,7 @@ class Portfolios:
         """
         fields = check_mapping(mapping)
         frame, columns, label = await asyncio.to_thread(build_book, raw, fields)
-        pending = [BookModel(model=name, status="pending") for name in NAMES]
+        pending = [BookModel(model=name, status="pending") for name in BOOK_MODELS]
         return await self.store.add(
             tenant, frame, columns, label, fields, source, created_by=created_by, models=pending
         )
@@ -178,7 +178,9 @@ class Portfolios:
         try:
             frame = self.store.read_frame(info.tenant, info.version, sha256=info.sha256)
         except StorageError as error:  # its file is gone or altered: the version fails
-            return [BookModel(model=name, status="failed", detail=str(error)) for name in NAMES]
+            return [
+                BookModel(model=name, status="failed", detail=str(error)) for name in BOOK_MODELS
+            ]
         return train_book_models(
             frame,
             info,

@@ -28,7 +28,7 @@ from aimesh.ml.registry import ModelRegistry, Trained
 from aimesh.portfolio.book import BookInfo, BookModel, ClientBook
 from aimesh.portfolio.importer import build_book
 from aimesh.portfolio.reader import read_table
-from aimesh.portfolio.training import load_book_model, train_book_models
+from aimesh.portfolio.training import BOOK_MODELS, load_book_model, train_book_models
 
 SAMPLE_FILE = "telco_churn.csv"
 """The sample's file in ``data_dir``."""
@@ -47,9 +47,6 @@ SAMPLE_MAPPING = {
 
 MAX_SAMPLE_ROWS = 100_000
 """A bound on the sample file's rows (it has 7,043)."""
-
-NAMES = ("churn", "billing-anomaly")
-"""The sample's models."""
 
 _CLIENT_ID = re.compile(r"[cC](\d{1,9})")
 
@@ -149,7 +146,9 @@ class _Models:
 
     def status(self) -> list[BookModel]:
         """The models as trained so far (``pending``: trained on first use)."""
-        return [self._saved(name) or BookModel(model=name, status="pending") for name in NAMES]
+        return [
+            self._saved(name) or BookModel(model=name, status="pending") for name in BOOK_MODELS
+        ]
 
     def load(self, name: str) -> Trained[Any]:
         """The model ``name``, training both models first when either is stale.

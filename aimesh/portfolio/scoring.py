@@ -35,14 +35,12 @@ from aimesh.portfolio.results import (
     PriceAdvice,
     PriceChangeImpact,
 )
+from aimesh.portfolio.training import PRICE
 
 CHURN_METHOD = "calibrated LightGBM churn probability; drivers are SHAP values (pred_contrib)"
 BILLING_METHOD = "IsolationForest anomaly score on billing features; reasons are robust z-scores"
 PRICE_METHOD = "grid search of price x (1 - churn probability) with the churn model"
 IMPACT_METHOD = "sum of price x (1 - churn probability), churn re-scored at the new prices"
-
-PRICE = "monthly_charges"
-"""The book's monthly price column (USD per month)."""
 
 MAX_PRICE_CHANGE_PCT = 50.0
 """Largest price change :func:`price_change_impact` evaluates, percent either way."""

@@ -21,6 +21,9 @@ from aimesh.portfolio.book import BookInfo, BookModel
 
 logger = logging.getLogger(__name__)
 
+BOOK_MODELS = (CHURN, BILLING_ANOMALY)
+"""The models of every book version, in the order :func:`train_book_models` returns them."""
+
 PRICE = "monthly_charges"
 """The price column: churn risk may not fall as it rises; the billing detector needs it."""
 

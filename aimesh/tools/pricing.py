@@ -9,6 +9,7 @@ from pydantic import Field
 from aimesh.context import Context
 from aimesh.portfolio import scoring
 from aimesh.portfolio.filters import parse_filters
+from aimesh.portfolio.scoring import MAX_PRICE_CHANGE_PCT
 from aimesh.tools.args import ClientId, Segment
 
 
@@ -48,7 +49,12 @@ def recommend_price_tool(
 def price_change_impact_tool(
     runtime: ToolRuntime[Context],
     change_pct: Annotated[
-        float, Field(ge=-50, le=50, description="The price change, percent (-10 = 10% cheaper).")
+        float,
+        Field(
+            ge=-MAX_PRICE_CHANGE_PCT,
+            le=MAX_PRICE_CHANGE_PCT,
+            description="The price change, percent (-10 = 10% cheaper).",
+        ),
     ],
     filters: Segment | None = None,
 ) -> tuple[str, dict]:

@@ -27,6 +27,7 @@ from aimesh.portfolio.results import (
     PriceAdvice,
     PriceChangeImpact,
 )
+from aimesh.portfolio.scoring import MAX_PRICE_CHANGE_PCT
 
 router = APIRouter(
     prefix="/portfolio",
@@ -118,7 +119,12 @@ async def price_recommendation(
 async def price_change_impact(
     book: BookDep,
     change_pct: Annotated[
-        float, Query(ge=-50, le=50, description="Price change of every client, percent.")
+        float,
+        Query(
+            ge=-MAX_PRICE_CHANGE_PCT,
+            le=MAX_PRICE_CHANGE_PCT,
+            description="Price change of every client, percent.",
+        ),
     ],
     filter_: FilterQuery = [],  # noqa: B006 (FastAPI copies the default)
 ) -> PriceChangeImpact:
