@@ -228,6 +228,15 @@ class ModelRegistry:
         except (OSError, ValueError) as exc:
             raise ModelUnreadableError(card_path, _short(exc)) from exc
 
+    def remove(self, name: str, version: str) -> None:
+        """Delete one saved version of a model (nothing when it is absent).
+
+        ``LATEST`` is left as it is: a caller that removes the latest version loads by
+        version, as client books do.
+        """
+        if _is_version(version):
+            shutil.rmtree(self._model_dir(name) / version, ignore_errors=True)
+
     def names(self) -> list[str]:
         """Return the names of the saved models, sorted."""
         if not self.root.is_dir():

@@ -135,7 +135,9 @@ class Portfolios:
         stale = self.settings.book_training_stale_s
         while (info := await self.store.claim(tenant, stale_after_s=stale)) is not None:
             models = await asyncio.to_thread(self._train, info)
-            await self.store.finish(info.tenant, info.version, models, sha256=info.sha256)
+            if not await self.store.finish(info.tenant, info.version, models, sha256=info.sha256):
+                self._discard(info.tenant, models)  # deleted (and maybe re-imported) meanwhile
+                continue
             done.append(info.model_copy(update={"models": models}))
         return done
 
@@ -188,6 +190,13 @@ class Portfolios:
             seed=self.settings.seed,
             folds=self.settings.cv_folds,
         )
+
+    def _discard(self, tenant: str, models: list[BookModel]) -> None:
+        """Remove the files of models trained for a version that is gone."""
+        registry = self._registry(tenant)
+        for model in models:
+            if model.version is not None:
+                registry.remove(model.model, model.version)
 
     def _registry(self, tenant: str) -> ModelRegistry:
         return ModelRegistry(self.store.registry_dir(tenant))
