@@ -3,15 +3,18 @@ deleted (and imported again) while it ran."""
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from aimesh.config import Settings
+from aimesh.portfolio import books
 from aimesh.portfolio.book import BookInfo, BookModel
 from aimesh.portfolio.books import Portfolios
 from aimesh.portfolio.importer import parse_mapping
 from aimesh.portfolio.reader import read_table
 from aimesh.portfolio.store import BookStore
+from aimesh.portfolio.training import train_book_models
 from aimesh.store.database import Database
 from tests.helpers.exports import TELCO_MAP, csv_bytes, telco_export
 
@@ -47,21 +50,18 @@ async def test_a_training_of_a_deleted_book_lands_nowhere_and_leaves_no_files(
 ) -> None:
     await import_rows(portfolios, 300)
     loop = asyncio.get_running_loop()
-    train = portfolios._train
     again: list[BookInfo] = []
     trained: list[BookModel] = []
 
-    def deleted_while_training(info: BookInfo) -> list[BookModel]:
-        """Train, then (before the training is recorded) delete the book and import v1 anew."""
-        trained.extend(train(info))
-        reimport = portfolios.delete("acme"), import_rows(portfolios, 200)
-        for step in reimport:
-            result = asyncio.run_coroutine_threadsafe(step, loop).result()
-        again.append(result)
-        monkeypatch.setattr(portfolios, "_train", train)
+    def deleted_while_training(*args: Any, **kwargs: Any) -> list[BookModel]:
+        """Once the rows are read, delete the book and import v1 anew, then train."""
+        monkeypatch.setattr(books, "train_book_models", train_book_models)
+        asyncio.run_coroutine_threadsafe(portfolios.delete("acme"), loop).result()
+        again.append(asyncio.run_coroutine_threadsafe(import_rows(portfolios, 200), loop).result())
+        trained.extend(train_book_models(*args, **kwargs))
         return trained
 
-    monkeypatch.setattr(portfolios, "_train", deleted_while_training)
+    monkeypatch.setattr(books, "train_book_models", deleted_while_training)
     await portfolios.train_pending("acme")
 
     version = await portfolios.version("acme", 1)
@@ -69,4 +69,4 @@ async def test_a_training_of_a_deleted_book_lands_nowhere_and_leaves_no_files(
     assert version.status == "ready"  # the new v1, trained on its own rows after the old one
     assert all(m.version not in {t.version for t in trained} for m in version.info.models)
     registry = portfolios.store.registry_dir("acme")
-    assert not any((registry / m.model / m.version).exists() for m in trained if m.version)
+    assert trained and not any((registry / m.model / m.version).exists() for m in trained)
