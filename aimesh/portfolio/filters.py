@@ -208,23 +208,31 @@ def describe_filterable(info: BookInfo, columns: Sequence[Column] | None = None)
 def mentioned_columns(info: BookInfo, text: str) -> list[Column]:
     """The filterable columns a question seems to name.
 
-    By a word of the column's name or of one of its values (words of 4 letters or more, any
-    case): "fiber" names ``internet_service`` through ``Fiber optic``, "tenure" names
-    ``tenure_months``.
+    By the column's whole name (``tech_support`` as "tech support", any case) or a word of
+    one of its values (4 letters or more: "fiber" names ``internet_service`` through
+    ``Fiber optic``). A word of a name alone does not count: every billing question says
+    "billing", which is not ``paperless_billing``.
 
     A hint for a model choosing filters, not a parse: the filters it writes are checked by
     :func:`check_filters`.
     """
-    words = set(_WORD.findall(text.casefold()))
-    return [c for c in filterable(info) if _words(c) & words]
+    folded = f" {' '.join(_LETTERS.findall(text.casefold()))} "
+    words = set(folded.split())
+    return [c for c in filterable(info) if _named(c.name, folded) or _words(c) & words]
+
+
+def _named(name: str, folded: str) -> bool:
+    phrase = " ".join(_LETTERS.findall(name.casefold()))
+    return bool(phrase) and f" {phrase} " in folded
 
 
 def _words(column: Column) -> set[str]:
-    names = [column.name, *(column.values or [])]
-    return {w for name in names for w in _WORD.findall(name.casefold())} - _COMMON
+    values = column.values or []
+    return {w for value in values for w in _WORD.findall(value.casefold())} - _COMMON
 
 
 _WORD = re.compile(r"[^\W\d_]{4,}")
+_LETTERS = re.compile(r"[^\W\d_]+")
 _COMMON = frozenset({"service", "services", "client", "clients", "with", "without", "none"})
 
 

@@ -12,6 +12,7 @@ from aimesh.portfolio.filters import (
     check_filters,
     describe_filterable,
     format_filters,
+    mentioned_columns,
     parse_filter,
     parse_filters,
 )
@@ -173,3 +174,22 @@ def test_describe_filterable_shortens_long_categories() -> None:
     text = describe_filterable(book_info(frame))
 
     assert text.startswith("region: R00|R01|") and text.endswith("R19|... (30 values)")
+
+
+@pytest.mark.parametrize(
+    ("question", "named"),
+    [
+        ("Which clients on a two-year contract will churn?", ["contract"]),
+        ("Which of our clients are most likely to churn?", []),
+        (
+            "Clients with long tenure months and high monthly charges",
+            ["monthly_charges", "tenure_months"],
+        ),
+        ("Who pays the most? Billing anomalies", []),  # "billing" alone names no column
+        ("Rank the month-to-month ones", ["contract"]),
+    ],
+)
+def test_a_question_names_the_columns_of_its_words(
+    info: BookInfo, question: str, named: list[str]
+) -> None:
+    assert [c.name for c in mentioned_columns(info, question)] == named
