@@ -1,20 +1,21 @@
-"""Billing tool: clients billed out of line with what the book records of them."""
+"""Billing tool: clients billed out of line with what the book records of them.
+
+It takes no segment filters, unlike the churn tools and the scoring API's
+``GET /portfolio/billing-anomalies``: given a ``filters`` argument, the local 1.5B model
+filled it on every billing question ("billing=billing") and failed them all.
+"""
 
 from langchain.tools import ToolRuntime
 from langchain_core.tools import tool
 
 from aimesh.context import Context
 from aimesh.portfolio import scoring
-from aimesh.portfolio.filters import parse_filters
-from aimesh.tools.args import Limit, Offset, Segment
+from aimesh.tools.args import Limit, Offset
 
 
 @tool(response_format="content_and_artifact")
 def billing_anomalies(
-    runtime: ToolRuntime[Context],
-    limit: Limit = 5,
-    offset: Offset = 0,
-    filters: Segment | None = None,
+    runtime: ToolRuntime[Context], limit: Limit = 5, offset: Offset = 0
 ) -> tuple[str, dict]:
     """List clients whose billing is most out of line, most anomalous first.
 
@@ -22,6 +23,5 @@ def billing_anomalies(
     (total billed vs monthly x months) or similar clients: possible revenue leaks or billing
     errors.
     """
-    book = runtime.context.book
-    result = scoring.billing_anomalies(book, parse_filters(filters or []), limit, offset)
+    result = scoring.billing_anomalies(runtime.context.book, None, limit, offset)
     return result.render(), result.model_dump(mode="json")
