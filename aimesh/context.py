@@ -31,7 +31,7 @@ class Context:
     max_delegations: int = 6
     max_repeats: int = 1
     memory: RunMemory | None = None
-    price_change_limit: float = 0.15
+    price_change_limit: float = Settings.model_fields["price_change_limit"].default
 
     @classmethod
     def from_settings(cls, settings: Settings, book: ClientBook) -> "Context":

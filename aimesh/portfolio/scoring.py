@@ -16,6 +16,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from aimesh.config import Settings
 from aimesh.errors import InvalidInputError
 from aimesh.ml.anomaly import rank_billing_anomalies, score_billing
 from aimesh.ml.churn import ChurnModel
@@ -206,7 +207,7 @@ def billing_anomalies(
 def price_recommendation(
     book: ClientBook,
     client_id: str,
-    max_change: float = 0.15,
+    max_change: float = Settings.model_fields["price_change_limit"].default,
     max_churn_increase: float | None = 0.0,
 ) -> PriceAdvice:
     """The client's monthly price that maximises expected revenue under the churn model.
