@@ -116,6 +116,13 @@ class Settings(BaseSettings):
         default=["anthropic", "openai", "google", "local"],
         description="Provider chain order; remote providers are used only when their key is set.",
     )
+    plan_providers: list[ProviderName] = Field(
+        default=["local"],
+        description=(
+            "Providers without reliable parallel tool calls: when one answers first, the "
+            "coordinator plans a question's delegations in one JSON decision."
+        ),
+    )
     anthropic_api_key: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("AIMESH_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY"),

@@ -7,6 +7,7 @@ Passed to LangGraph as ``context_schema`` and read through ``Runtime[Context]`` 
 from dataclasses import dataclass, field
 
 from aimesh.config import Settings, get_settings
+from aimesh.llm.providers import plans_delegations
 from aimesh.memory.run import RunMemory
 from aimesh.portfolio.book import ClientBook
 from aimesh.portfolio.sample import sample_book
@@ -25,6 +26,9 @@ class Context:
             specialists); None runs without memory (the CLI).
         price_change_limit: Default bound of a price recommendation, a fraction (0.15 =
             +-15%; ``AIMESH_PRICE_CHANGE_LIMIT``).
+        plan: The coordinator plans a question's delegations in one decision
+            (:mod:`aimesh.graphs.plan`) instead of native parallel tool calls: for models
+            without reliable parallel tool calls (``AIMESH_PLAN_PROVIDERS``).
     """
 
     book: ClientBook = field(default_factory=lambda: sample_book(get_settings()))
@@ -32,6 +36,7 @@ class Context:
     max_repeats: int = 1
     memory: RunMemory | None = None
     price_change_limit: float = Settings.model_fields["price_change_limit"].default
+    plan: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings, book: ClientBook) -> "Context":
@@ -41,4 +46,5 @@ class Context:
             max_delegations=settings.max_delegations,
             max_repeats=settings.max_repeats,
             price_change_limit=settings.price_change_limit,
+            plan=plans_delegations(settings),
         )

@@ -26,6 +26,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
+from aimesh.agents.given_ids import GivenClientIds
 from aimesh.context import Context
 from aimesh.errors import DelegationLimitError, InvalidInputError
 from aimesh.portfolio.book import ClientBook
@@ -175,6 +176,7 @@ class Specialist:
             system_prompt=self.instructions or load_prompt(self.prompt),
             middleware=[
                 SpecialistLoop(dict(self.model_settings)),
+                GivenClientIds(),
                 ToolErrorMiddleware(on_error=tool_error_message),
             ],
             context_schema=Context,

@@ -26,6 +26,7 @@ from aimesh.errors import DelegationLimitError, InvalidInputError
 from aimesh.graphs.delegation import delegation_tool
 from aimesh.graphs.grounding import ungrounded_numbers
 from aimesh.graphs.guards import check_delegations
+from aimesh.graphs.plan import PLAN, cannot_answer, delegations, plan_tool
 from aimesh.graphs.state import CoordinatorState, current_turn
 from aimesh.memory.run import render
 from aimesh.prompts import load_prompt
@@ -61,22 +62,43 @@ class Coordinator:
         tools: The delegation tools.
     """
 
-    def __init__(self, model: BaseChatModel, tools: Sequence[BaseTool]) -> None:
+    def __init__(
+        self, model: BaseChatModel, tools: Sequence[BaseTool], specialists: Sequence[Specialist]
+    ) -> None:
         self.model = model
         self.tools = list(tools)
+        self.specialists = list(specialists)
 
     async def __call__(self, state: CoordinatorState, runtime: Runtime[Context]) -> dict:
-        """Run one coordinator step; return the new message for the thread."""
+        """Run one coordinator step; return the new message for the thread.
+
+        The first step of a question must delegate: by a plan when ``context.plan`` (see
+        :mod:`aimesh.graphs.plan`), else by native tool calls. Later steps may delegate
+        again or answer.
+        """
         messages = state["messages"]
         memory = state.get("memory") or []
         prompt = [SystemMessage(load_prompt("coordinator")), *memory_note(memory), *messages]
-        must_delegate = isinstance(messages[-1], HumanMessage)
-        choice = "any" if must_delegate else None
-        reply = await self.model.bind_tools(self.tools, tool_choice=choice).ainvoke(prompt)
+        first = isinstance(messages[-1], HumanMessage)
+        if first and runtime.context.plan:
+            reply = await self.plan(prompt)
+        else:
+            choice = "any" if first else None
+            reply = await self.model.bind_tools(self.tools, tool_choice=choice).ainvoke(prompt)
         if reply.tool_calls:
             check_delegations(messages, reply, runtime.context)
             return {"messages": [reply]}
+        if first:  # an empty plan: no specialist fits the question
+            return {
+                "messages": [reply.model_copy(update={"content": cannot_answer(self.specialists)})]
+            }
         return {"messages": [await self.grounded(prompt, reply, memory)]}
+
+    async def plan(self, prompt: list[AnyMessage]) -> AIMessage:
+        """Ask for a plan and return it as delegations (none when no specialist fits)."""
+        system = SystemMessage(f"{prompt[0].text}\n\n{load_prompt('plan')}")
+        bound = self.model.bind_tools([plan_tool(self.specialists)], tool_choice=PLAN)
+        return delegations(await bound.ainvoke([system, *prompt[1:]]))
 
     async def grounded(
         self, prompt: list[AnyMessage], reply: AIMessage, memory: Sequence[str] = ()
@@ -154,7 +176,7 @@ def build_coordinator(
     tools = [delegation_tool(s, s.build(model)) for s in specialists]
     builder = StateGraph(CoordinatorState, context_schema=Context)
     builder.add_node("recall", recall)
-    builder.add_node("coordinator", Coordinator(model, tools))
+    builder.add_node("coordinator", Coordinator(model, tools, specialists))
     builder.add_node("delegate", ToolNode(tools, handle_tool_errors=delegation_error))
     builder.add_edge(START, "recall")
     builder.add_edge("recall", "coordinator")

@@ -10,7 +10,7 @@ per-attempt limits on top (:mod:`aimesh.llm.chain`).
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -100,6 +100,22 @@ def configured_providers(settings: Settings) -> list[str]:
     as configured and is checked by its own health check.
     """
     return [name for name in settings.providers if _missing_config(name, settings) is None]
+
+
+def plans_delegations(settings: Settings, route: Sequence[str] | None = None) -> bool:
+    """Whether the coordinator plans its delegations (:mod:`aimesh.graphs.plan`).
+
+    Args:
+        settings: Holds ``plan_providers``, the providers without reliable parallel tool
+            calls, and the chain's order and keys.
+        route: The run's link keys (``provider/model``) when it has its own route.
+
+    Returns:
+        True when the provider that normally answers (the route's first link, else the
+        first configured provider of the chain) is one of ``settings.plan_providers``.
+    """
+    first = route[0].split("/", 1)[0] if route else next(iter(configured_providers(settings)), None)
+    return first in settings.plan_providers
 
 
 def _missing_config(name: ProviderName, settings: Settings) -> str | None:

@@ -44,6 +44,10 @@ FIRST_INSTRUCTION = (
     f"Decide the next step. Reply with a JSON object {{{_CALL_FORMAT}}} with the one tool "
     'call the question needs first, or {"tool_calls": []} when no tool fits.'
 )
+FILL_INSTRUCTION = (
+    f"Reply with a JSON object {{{_CALL_FORMAT}}} calling {{name}}, its arguments filled in "
+    "for the conversation above."
+)
 FOLLOW_UP_INSTRUCTION = (
     'Decide the next step. Reply {"next": "answer"} when the tool results above already '
     "answer the question or when no tool fits; otherwise reply "
@@ -110,8 +114,15 @@ class ToolDecision:
             body = list(turns[1:])
         else:
             head, body = {"role": "system", "content": catalogue}, list(turns)
-        instruction = FOLLOW_UP_INSTRUCTION if self.follow_up else FIRST_INSTRUCTION
-        return [head, *body, {"role": "system", "content": instruction}]
+        return [head, *body, {"role": "system", "content": self.instruction()}]
+
+    def instruction(self) -> str:
+        """The decision asked for: fill in the one required tool, or choose a call."""
+        if self.follow_up:
+            return FOLLOW_UP_INSTRUCTION
+        if self.required and len(self.tools) == 1:
+            return FILL_INSTRUCTION.replace("{name}", self.tools[0]["function"]["name"])
+        return FIRST_INSTRUCTION
 
 
 def select_tools(

@@ -206,6 +206,15 @@ class ClientBook:
         """
         return self.cached("anomaly", self._loaders["anomaly"])
 
+    def normalize_id(self, client_id: str) -> str:
+        """A client id as a person wrote it, in the book's form (the sample's c42 -> C00042).
+
+        Raises:
+            UnknownClientError: It cannot be an id of this book (the sample's ids are
+                ``C`` and digits).
+        """
+        return self._normalize_id(client_id)
+
     def lookup(self, client_id: str) -> str:
         """The id of a client of this book, as the index holds it.
 
@@ -213,7 +222,7 @@ class ClientBook:
             UnknownClientError: The id is not in this book.
         """
         frame = self.frame()
-        key = self._normalize_id(client_id) if isinstance(client_id, str) else None
+        key = self.normalize_id(client_id) if isinstance(client_id, str) else None
         if key is None or key not in frame.index:
             example = str(frame.index[0]) if len(frame) else "an id of your book"
             raise UnknownClientError(str(client_id), example)

@@ -14,6 +14,7 @@ import itertools
 import json
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
@@ -28,6 +29,7 @@ from aimesh.events import LAST_EVENTS, EventName
 from aimesh.graphs.events import Event, EventRecorder
 from aimesh.graphs.run import AskResult, ask
 from aimesh.llm.catalog import ModelInfo
+from aimesh.llm.providers import plans_delegations
 from aimesh.llm.selection import ModelSelection, choose_route
 from aimesh.memory.items import MemoryScope
 from aimesh.memory.run import RunMemory
@@ -233,12 +235,12 @@ class TaskRunner:
                     result = await ask(
                         self.build_graph(agents),
                         question,
-                        context=Context(
-                            book,
-                            network.max_iterations,
-                            self.max_repeats,
-                            memory,
-                            self.portfolios.settings.price_change_limit,
+                        context=replace(
+                            Context.from_settings(self.portfolios.settings, book),
+                            max_delegations=network.max_iterations,
+                            max_repeats=self.max_repeats,
+                            memory=memory,
+                            plan=plans_delegations(self.portfolios.settings, route),
                         ),
                         thread_id=task.thread_id,
                         max_chars=len(question),

@@ -14,6 +14,7 @@ from aimesh.llm.providers import build_providers
 pytestmark = pytest.mark.e2e
 
 CHURN = "Which of our clients are most likely to churn, and why?"
+TWO_PARTS = "Who is most likely to leave us, and is anyone billed out of line with their services?"
 FOLLOW_UP = "And what about the five after those?"
 QUESTIONS = [
     ("Are any clients billed out of line with the services they have?", "billing_analyst"),
@@ -29,6 +30,11 @@ def graph(settings, default_home):
     local = settings.model_copy(update={"gguf_path": packaged_gguf_path(default_home)})
     chain = ProviderChain(providers=build_providers(local))
     return build_coordinator(chain, checkpointer=InMemorySaver())
+
+
+def offline(sample) -> Context:
+    """The run context with no provider key: the local model plans the delegations."""
+    return Context(book=sample, plan=True)
 
 
 def assert_grounded(result: AskResult, question: str) -> None:
@@ -52,7 +58,7 @@ def _flatten(value: object) -> str:
 async def test_question_goes_to_the_right_specialist_and_the_answer_cites_only_tool_figures(
     graph, sample, question, specialist
 ):
-    result = await ask(graph, question, context=Context(book=sample), thread_id=f"e2e-{specialist}")
+    result = await ask(graph, question, context=offline(sample), thread_id=f"e2e-{specialist}")
     assert result.agents == [specialist]
     assert_grounded(result, question)
     assert result.cost_usd == 0.0
@@ -60,7 +66,7 @@ async def test_question_goes_to_the_right_specialist_and_the_answer_cites_only_t
 
 
 async def test_churn_question_and_its_follow_up_list_the_next_clients(graph, sample):
-    context = Context(book=sample)
+    context = offline(sample)
     first = await ask(graph, CHURN, context=context, thread_id="e2e-churn")
     follow = await ask(graph, FOLLOW_UP, context=context, thread_id="e2e-churn")
     for result, question in ((first, CHURN), (follow, FOLLOW_UP)):
@@ -69,6 +75,12 @@ async def test_churn_question_and_its_follow_up_list_the_next_clients(graph, sam
     shown, next_five = (_listed(r) for r in (first, follow))
     assert len(shown) == len(next_five) == 5
     assert min(c["rank"] for c in next_five) == max(c["rank"] for c in shown) + 1
+
+
+async def test_a_two_part_question_runs_both_specialists(graph, sample):
+    result = await ask(graph, TWO_PARTS, context=offline(sample), thread_id="e2e-two-parts")
+    assert sorted(result.agents) == ["billing_analyst", "churn_analyst"]
+    assert_grounded(result, TWO_PARTS)
 
 
 def _listed(result: AskResult) -> list[dict]:

@@ -1,0 +1,117 @@
+"""The coordinator's planning step and the check on the client ids a specialist uses."""
+
+from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.tools import tool
+from langgraph.checkpoint.memory import InMemorySaver
+
+from aimesh.agents.specialist import Specialist
+from aimesh.context import Context
+from aimesh.graphs.coordinator import build_coordinator
+from aimesh.graphs.plan import plan_tool
+from aimesh.graphs.run import ask
+from tests.fakes import call, calls, scripted
+from tests.unit.graphs.test_coordinator import DOUBLER, SQUARER
+
+
+@tool(response_format="content_and_artifact")
+def lookup(client_id: str) -> tuple[str, dict]:
+    """Look one client up."""
+    return f"client {client_id} found", {"client_id": client_id}
+
+
+LOOKER = Specialist("looker", "Looks clients up.", (lookup,), "churn_analyst")
+PLANNED = Context(plan=True)
+
+
+def run(model, question, *, thread_id="t", saver=None, specialists=(DOUBLER, SQUARER)):
+    graph = build_coordinator(
+        model, checkpointer=saver or InMemorySaver(), specialists=list(specialists)
+    )
+    return ask(graph, question, context=PLANNED, thread_id=thread_id)
+
+
+def plan(*steps: tuple[str, str]) -> AIMessage:
+    return calls(call("plan", "p1", steps=[{"agent": a, "request": r} for a, r in steps]))
+
+
+async def test_a_two_part_question_is_planned_and_both_specialists_run():
+    model = scripted(
+        {
+            "plan": [plan(("doubler", "double 3"), ("squarer", "square 3"))],
+            "ask_doubler": [AIMessage("Double is 6 and square is 9.")],
+            "double": [calls(call("double", "d1", x=3))],
+            "square": [calls(call("square", "s1", x=3))],
+        }
+    )
+    result = await run(model, "double and square 3")
+    assert sorted(result.agents) == ["doubler", "squarer"]
+    assert result.answer == "Double is 6 and square is 9."
+    plan_call = next(info for _, info in model.seen if "plan" in info.tools)
+    assert plan_call.kwargs["tool_choice"] == "plan" and plan_call.tools == ["plan"]
+    # after the results the coordinator may still add a step: its tools, not required
+    follow_up = [info for _, info in model.seen if "ask_doubler" in info.tools]
+    assert [info.kwargs["tool_choice"] for info in follow_up] == [None]
+
+
+async def test_a_specialist_named_twice_in_a_plan_is_asked_once():
+    model = scripted(
+        {
+            "plan": [plan(("doubler", "double 3"), ("doubler", "double 3 again"))],
+            "ask_doubler": [AIMessage("Double is 6.")],
+            "double": [calls(call("double", "d1", x=3))],
+        }
+    )
+    result = await run(model, "double 3")
+    assert result.agents == ["doubler"] and len(result.tool_calls) == 1
+
+
+async def test_an_empty_plan_says_what_cannot_be_answered_and_gives_no_figure():
+    model = scripted({"plan": [plan()]})
+    result = await run(model, "What is the price elasticity of orange juice?")
+    assert result.agents == [] and result.tool_calls == []
+    assert result.answer.startswith("None of aimesh's analyses answers this question")
+    assert "doubler: Doubles numbers." in result.answer
+
+
+def test_the_plan_tool_names_only_the_specialists_and_at_most_three_steps():
+    steps = plan_tool([DOUBLER, SQUARER])["function"]["parameters"]["properties"]["steps"]
+    assert steps["items"]["properties"]["agent"]["enum"] == ["doubler", "squarer"]
+    assert steps["maxItems"] == 2
+
+
+async def test_a_client_id_nobody_gave_is_refused_before_the_tool_runs():
+    invented = calls(call("lookup", "l1", client_id="C01234"))  # the id is the model's own
+    model = scripted(
+        {
+            "plan": [plan(("looker", "look up client C01234"))],
+            "lookup": [invented, invented, invented],
+            "ask_looker": [AIMessage("No client could be looked up.")],
+        }
+    )
+    result = await run(model, "Which client is riskiest?", specialists=[LOOKER])
+    refused = [
+        m
+        for msgs, _ in model.seen
+        for m in msgs
+        if isinstance(m, ToolMessage) and m.status == "error"
+    ]
+    assert "'C01234' is named neither in the user's question" in refused[0].text
+    assert result.tool_calls == [] and result.answer == "No client could be looked up."
+
+
+async def test_client_ids_from_the_question_or_an_earlier_result_are_used():
+    model = scripted(
+        {
+            "plan": [plan(("looker", "look up c42")), plan(("looker", "the client found before"))],
+            "ask_looker": [AIMessage("Found."), AIMessage("Found again.")],
+            "lookup": [
+                calls(call("lookup", "l1", client_id="C00042")),  # the question wrote c42
+                calls(call("lookup", "l2", client_id="C00042")),  # shown by the earlier result
+            ],
+        }
+    )
+    saver = InMemorySaver()
+    first = await run(model, "Look up client c42.", saver=saver, specialists=[LOOKER])
+    again = await run(model, "And that one again?", saver=saver, specialists=[LOOKER])
+    assert first.tool_calls[0].result == {"client_id": "C00042"}
+    assert again.tool_calls[0].result == {"client_id": "C00042"}
