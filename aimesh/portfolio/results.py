@@ -411,7 +411,7 @@ class BillingAnomalies(SegmentPage):
 
 
 def recommendation_finding(r: PriceRecommendation) -> Finding:
-    """The recommendation in words (``a 7.1% price raise``), with its churn and revenue effects.
+    """The recommendation in words (``price raise of 7.1%``), with its churn and revenue effects.
 
     The move (``raise``/``cut``/``keep``, :func:`~aimesh.portfolio.wording.price_move`) is
     the finding's ``price`` fact.
@@ -421,7 +421,7 @@ def recommendation_finding(r: PriceRecommendation) -> Finding:
     change = (
         "keep the current price"
         if move == "keep"
-        else f"a {abs(r.change_pct):.1f}% price {move} from {usd(r.current_price)}/month"
+        else f"price {move} of {abs(r.change_pct):.1f}% from {usd(r.current_price)}/month"
     )
     text = (
         f"{r.client_id}: recommended price {usd(r.recommended_price)}/month, {change} "
@@ -478,7 +478,7 @@ class PriceChangeImpact(SegmentResult):
     churners_after: float
 
     def statements(self) -> list[Finding]:
-        """The change in words (``a 5.0% price raise``) with the before and after figures.
+        """The change in words (``Price raise of 5.0%``) with the before and after figures.
 
         The move is the finding's ``price`` fact.
         """
@@ -486,7 +486,7 @@ class PriceChangeImpact(SegmentResult):
         change = (
             "No price change"
             if move == "keep"
-            else f"A {abs(self.change_pct):.1f}% price {move}"
+            else f"Price {move} of {abs(self.change_pct):.1f}%"
         )
         percent = "" if self.revenue_change_pct is None else f", {self.revenue_change_pct:+.1f}%"
         text = (
