@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -94,7 +94,10 @@ class Coordinator:
         if not check.problems(retry.text):
             return _checked(retry, "rewritten")
         note = "I could not word an answer that matches the models' findings; here they are:"
-        return _checked(AIMessage(f"{note}\n\n{findings(prompt)}", response_metadata=retry.response_metadata), "findings")
+        return _checked(
+            AIMessage(f"{note}\n\n{findings(prompt)}", response_metadata=retry.response_metadata),
+            "findings",
+        )
 
 
 def _checked(message: AIMessage, outcome: str) -> AIMessage:

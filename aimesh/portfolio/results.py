@@ -7,7 +7,7 @@ figures under its id with direction words computed by code (see
 cents, each figure as the model or the data gave it; the fields hold every figure in full.
 """
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field, computed_field
 
@@ -373,9 +373,7 @@ def anomaly_finding(anomaly: BillingAnomaly) -> Finding:
         facts.append(f"{usd(anomaly.total_charges)} billed in total")
     if anomaly.tenure_months is not None:
         facts.append(f"tenure {months(anomaly.tenure_months)}")
-    levels = {
-        d.feature: feature_level(d.feature, d.value, d.typical) for d in anomaly.reasons
-    }
+    levels = {d.feature: feature_level(d.feature, d.value, d.typical) for d in anomaly.reasons}
     reasons = ", ".join(
         f"{d.feature} {amount(d.feature, d.value)} vs typical {amount(d.feature, d.typical)} "
         f"({_comparative(levels[d.feature])})"
@@ -484,9 +482,7 @@ class PriceChangeImpact(SegmentResult):
         """
         move = price_move(self.change_pct)
         change = (
-            "No price change"
-            if move == "keep"
-            else f"Price {move} of {abs(self.change_pct):.1f}%"
+            "No price change" if move == "keep" else f"Price {move} of {abs(self.change_pct):.1f}%"
         )
         percent = "" if self.revenue_change_pct is None else f", {self.revenue_change_pct:+.1f}%"
         text = (

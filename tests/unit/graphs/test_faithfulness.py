@@ -120,8 +120,7 @@ def test_a_client_nobody_scored_is_a_problem_unless_the_question_names_it():
 )
 def test_a_price_raise_described_as_a_reduction_is_a_problem(answer, word):
     assert problems(answer, PRICE) == [
-        f"you described the price change for C01234 with '{word}' (a cut); the finding says "
-        "raise."
+        f"you described the price change for C01234 with '{word}' (a cut); the finding says raise."
     ]
     assert problems("I recommend a 7.1% price raise for C01234, to $80.00/month.", PRICE) == []
     assert problems("Raising the price keeps its churn risk at 12.0%.", PRICE) == []

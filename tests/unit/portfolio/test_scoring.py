@@ -259,8 +259,7 @@ def test_the_sample_book_says_it_is_the_sample(sample_book: ClientBook) -> None:
     provenance = scoring.client_churn(sample_book, "C00001").provenance
 
     assert provenance.render() == (
-        f"Source: churn model {provenance.model_version} on the sample data (not your client "
-        "book)."
+        f"Source: churn model {provenance.model_version} on the sample data (not your client book)."
     )
     assert "sample: telco_churn.csv" in provenance.dataset  # in full in the structured result
     assert provenance.data_sha256 == sample_book.churn().card.data_sha256
