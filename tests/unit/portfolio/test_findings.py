@@ -94,7 +94,7 @@ def test_a_price_raise_is_called_a_raise_in_words(sample_book: ClientBook) -> No
     assert finding.client_id == "C01234" and finding.facts == {"price": move}
     if move != "keep":
         assert f"price {move} of {abs(change):.1f}%" in finding.text
-    assert impact.findings[0].text.startswith("Price raise of 8.0% in the whole book")
+    assert impact.findings[0].text.startswith("Price raise of 8.0% in segment")
     assert impact.findings[0].facts == {"price": "raise"}
     assert cut.findings[0].text.startswith("Price cut of 5.0%")
 
