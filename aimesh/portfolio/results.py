@@ -217,7 +217,7 @@ class ChurnDriver(BaseModel):
 
     def facts(self) -> dict[str, str]:
         """The driver's effect, and its level when it has one."""
-        facts = {self.feature: self.effect}
+        facts: dict[str, str] = {self.feature: self.effect}
         if self.level is not None:
             facts[level_key(self.feature)] = self.level
         return facts
