@@ -2,15 +2,16 @@
 
 Graph: ``recall`` (shared memory relevant to the question, when the run has memory) ->
 ``coordinator`` (the LLM decides which specialists to ask, in parallel if several) ->
-``delegate`` (runs them) -> ``coordinator`` ... until it answers; the answer must be
-grounded in the specialists' tool results (or in recalled memory).
+``delegate`` (runs them) -> ``coordinator`` ... until it answers; the answer's numbers must
+be grounded in the specialists' tool results (or in recalled memory) and its wording must
+agree with their findings (:mod:`aimesh.graphs.answer_check`).
 """
 
 from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -23,29 +24,19 @@ from aimesh.agents.registry import SPECIALISTS
 from aimesh.agents.specialist import Specialist
 from aimesh.context import Context
 from aimesh.errors import DelegationLimitError, InvalidInputError
+from aimesh.graphs.answer_check import CHECK, AnswerCheck, feedback, tool_sources
 from aimesh.graphs.delegation import delegation_tool
-from aimesh.graphs.grounding import ungrounded_numbers
 from aimesh.graphs.guards import check_delegations
 from aimesh.graphs.plan import PLAN, cannot_answer, delegations, plan_tool
 from aimesh.graphs.state import CoordinatorState, current_turn
 from aimesh.memory.run import render
+from aimesh.portfolio.book import ClientBook
 from aimesh.prompts import load_prompt
 
 MEMORY_HEADER = (
     "Shared memory of this network recalled for this question (earlier findings, decisions "
     "and user feedback; cite it as memory, not as a new result):"
 )
-
-
-def tool_sources(messages: list[AnyMessage]) -> list[str]:
-    """Texts an answer may cite: the questions and every successful ML tool result."""
-    sources = [str(m.text) for m in messages if isinstance(m, HumanMessage)]
-    for m in messages:
-        if isinstance(m, ToolMessage) and isinstance(m.artifact, dict):
-            sources += [
-                c["content"] for c in m.artifact.get("tool_calls", []) if c["status"] == "success"
-            ]
-    return sources
 
 
 def findings(messages: list[AnyMessage]) -> str:
@@ -92,7 +83,7 @@ class Coordinator:
             return {
                 "messages": [reply.model_copy(update={"content": cannot_answer(self.specialists)})]
             }
-        return {"messages": [await self.grounded(prompt, reply, memory)]}
+        return {"messages": [await self.grounded(prompt, reply, runtime.context.book, memory)]}
 
     async def plan(self, prompt: list[AnyMessage]) -> AIMessage:
         """Ask for a plan and return it as delegations (none when no specialist fits)."""
@@ -101,27 +92,40 @@ class Coordinator:
         return delegations(await bound.ainvoke([system, *prompt[1:]]))
 
     async def grounded(
-        self, prompt: list[AnyMessage], reply: AIMessage, memory: Sequence[str] = ()
+        self,
+        prompt: list[AnyMessage],
+        reply: AIMessage,
+        book: ClientBook,
+        memory: Sequence[str] = (),
     ) -> AIMessage:
-        """Return ``reply`` if every number in it is grounded; else ask once for a rewrite.
+        """Return ``reply`` if it passes the answer check; else ask once for a rewrite.
 
-        Grounded means found in a question, a tool result or a recalled memory line. If the
-        rewrite still cites numbers found in none, the answer is the current question's
-        tool results themselves, so no invented figure reaches the user.
+        The check (:class:`~aimesh.graphs.answer_check.AnswerCheck`): every number is found
+        in a question, a tool result or a recalled memory line, and the wording agrees with
+        the results' findings. The rewrite request lists every problem; if the rewrite still
+        has one, the answer is the current question's tool results themselves, so no
+        invented figure or misleading word reaches the user. The answer's
+        ``response_metadata[CHECK]`` says which happened: ``passed``, ``rewritten`` or
+        ``findings``.
         """
-        sources = [*tool_sources(prompt), *memory]
-        bad = ungrounded_numbers(reply.text, sources)
-        if not bad:
-            return reply
-        feedback = HumanMessage(
-            f"Your answer cites numbers found in no tool result: {', '.join(bad)}. Rewrite it "
-            "citing only figures exactly as they appear in the specialists' results."
+        check = AnswerCheck.of(prompt, memory, book)
+        problems = check.problems(reply.text)
+        if not problems:
+            return _checked(reply, "passed")
+        retry = await self.model.ainvoke([*prompt, reply, HumanMessage(feedback(problems))])
+        if not check.problems(retry.text):
+            return _checked(retry, "rewritten")
+        note = "I could not word an answer that matches the models' findings; here they are:"
+        return _checked(
+            AIMessage(f"{note}\n\n{findings(prompt)}", response_metadata=retry.response_metadata),
+            "findings",
         )
-        retry = await self.model.ainvoke([*prompt, reply, feedback])
-        if not ungrounded_numbers(retry.text, sources):
-            return retry
-        note = "I could not phrase an answer using only the models' figures; here they are:"
-        return AIMessage(f"{note}\n\n{findings(prompt)}", response_metadata=retry.response_metadata)
+
+
+def _checked(message: AIMessage, outcome: str) -> AIMessage:
+    """``message`` with the answer check's outcome in its ``response_metadata``."""
+    metadata = {**message.response_metadata, CHECK: outcome}
+    return message.model_copy(update={"response_metadata": metadata})
 
 
 def memory_note(memory: Sequence[str]) -> list[SystemMessage]:

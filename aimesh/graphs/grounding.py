@@ -19,8 +19,8 @@ def numbers_in(text: str) -> list[Decimal]:
     return [Decimal(m.group().replace(",", "").lstrip("+")) for m in NUMBER.finditer(text)]
 
 
-def _readings(source: Decimal) -> set[Decimal]:
-    """Every way an answer may legitimately write a source number."""
+def readings(source: Decimal) -> set[Decimal]:
+    """Every way an answer may legitimately write a source number (absolute values)."""
     out: set[Decimal] = set()
     for value in (source, source * 100, source / 100):
         exponent = value.normalize().as_tuple().exponent
@@ -42,6 +42,6 @@ def ungrounded_numbers(answer: str, sources: Iterable[str]) -> list[str]:
     allowed: set[Decimal] = set()
     for text in sources:
         for number in numbers_in(text):
-            allowed |= _readings(number)
+            allowed |= readings(number)
     bad = [n for n in numbers_in(answer) if abs(n).normalize() not in allowed]
     return [str(n) for n in dict.fromkeys(bad)]

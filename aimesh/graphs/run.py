@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from aimesh.context import Context
 from aimesh.errors import AimeshError, InvalidInputError
 from aimesh.events import EventName
+from aimesh.graphs.answer_check import CHECK
 from aimesh.graphs.events import Event, EventRecorder
 from aimesh.graphs.state import current_turn
 from aimesh.llm.usage import UsageCallback
@@ -63,6 +64,9 @@ class AskResult(BaseModel):
         cost_usd: Total cost in USD (genai-prices, summed exactly); None when a provider's
             price is unknown.
         book: The client book the tools read.
+        check: How the answer passed the answer check (:meth:`Coordinator.grounded`):
+            ``passed``, ``rewritten`` once, or replaced by the ``findings``; None when no
+            check ran (no specialist fits the question).
     """
 
     answer: str
@@ -73,6 +77,7 @@ class AskResult(BaseModel):
     tokens: RunTokens
     cost_usd: Decimal | None
     book: BookRef
+    check: str | None = None
 
 
 SAMPLE_ID = re.compile(r"\bC\d{5}\b", re.IGNORECASE)
@@ -136,6 +141,7 @@ def _result(
         tokens=RunTokens(input=totals.input_tokens, output=totals.output_tokens),
         cost_usd=totals.cost_usd,
         book=BookRef(tenant=book.tenant, version=book.version, sample=book.sample),
+        check=answer.response_metadata.get(CHECK) if isinstance(answer, AIMessage) else None,
     )
 
 

@@ -228,6 +228,10 @@ class ClientBook:
             raise UnknownClientError(str(client_id), example)
         return key
 
+    def ids(self) -> frozenset[str]:
+        """Every client id of this book, as the index holds them (cached)."""
+        return self.cached("ids", lambda: frozenset(map(str, self.frame().index)))
+
     def cached(self, key: str, build: Callable[[], T]) -> T:
         """``build()`` once per book (thread-safe): derived tables such as scores."""
         with self._lock:

@@ -1,13 +1,15 @@
-"""What scoring a client book returns: typed figures, their provenance and their text.
+"""What scoring a client book returns: typed figures, their provenance and their findings.
 
 Every result names the book version it read, whether that is the sample, and the model
-version behind its figures; ``render()`` is the plain text an LLM reads (percentages with
-one decimal, USD with cents, each figure as the model or the data gave it).
+version behind its figures. Its ``findings`` are the lines an LLM reads, each client's
+figures under its id with direction words computed by code (see
+:mod:`aimesh.portfolio.wording`); ``render()`` joins them. Percentages have one decimal, USD
+cents, each figure as the model or the data gave it; the fields hold every figure in full.
 """
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from aimesh.ml.anomaly import BillingAnomaly
 from aimesh.ml.churn import Driver
@@ -15,28 +17,25 @@ from aimesh.ml.pricing import PriceRecommendation
 from aimesh.ml.registry import Trained
 from aimesh.portfolio.book import BookInfo
 from aimesh.portfolio.filters import Filters, format_filters
-
-
-def pct(fraction: float) -> str:
-    """Format a fraction as a percentage with one decimal (0.8734 -> '87.3%')."""
-    return f"{fraction * 100:.1f}%"
-
-
-def usd(amount: float) -> str:
-    """Format an amount in USD with cents (95.1 -> '$95.10', -3 -> '-$3.00')."""
-    return f"-${-amount:,.2f}" if amount < 0 else f"${amount:,.2f}"
-
-
-def plain(value: str | float | None) -> str:
-    """A value as people write it: text as is, ``12.0`` -> ``12``, ``29.85`` -> ``29.85``."""
-    if value is None:
-        return "missing"
-    return f"{value:.10g}" if isinstance(value, float | int) else str(value)
-
-
-def months(count: float) -> str:
-    """A number of months in words (1 -> '1 month', 70 -> '70 months')."""
-    return f"{plain(count)} month" if count == 1 else f"{plain(count)} months"
+from aimesh.portfolio.wording import (
+    CHURN,
+    PRICE,
+    TOP_SHARE,
+    ChurnLevel,
+    ChurnScale,
+    Effect,
+    FeatureLevel,
+    Finding,
+    amount,
+    feature_level,
+    level_key,
+    months,
+    pct,
+    plain,
+    price_move,
+    spoken,
+    usd,
+)
 
 
 class Provenance(BaseModel):
@@ -81,17 +80,14 @@ class Provenance(BaseModel):
         )
 
     def render(self) -> str:
-        """One line naming the model version, its training data and the book scored."""
+        """One short line naming the model version and the book scored, with any notes."""
         scored = (
             "the sample data (not your client book)"
             if self.sample
-            else f"client book v{self.book_version} of {self.tenant}"
+            else f"{self.tenant}'s client book v{self.book_version}"
         )
         notes = "".join(f" Note: {n}." for n in self.notes)
-        return (
-            f"Source: model {self.model_version} ({self.method}), trained on {self.dataset} "
-            f"(data sha256 {self.data_sha256[:12]}), applied to {scored}.{notes}"
-        )
+        return f"Source: {self.model} model {self.model_version} on {scored}.{notes}"
 
 
 class BookResult(BaseModel):
@@ -118,6 +114,20 @@ class BookResult(BaseModel):
             "model_version": trained.card.version,
             "provenance": Provenance.of(trained, method, book),
         }
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def findings(self) -> list[Finding]:
+        """The lines an LLM reads: the result's statements, then the source."""
+        return [*self.statements(), Finding(text=self.provenance.render())]
+
+    def statements(self) -> list[Finding]:
+        """The result's figures in words, one finding per client or per segment."""
+        raise NotImplementedError
+
+    def render(self) -> str:
+        """The findings' text, one per line."""
+        return "\n".join(f.text for f in self.findings)
 
 
 class SegmentResult(BookResult):
@@ -152,14 +162,12 @@ class SegmentPage(SegmentResult):
 
     offset: int
 
-    def render_page(self, ranked_by: str, lines: list[str]) -> str:
-        """A heading naming the ranks and the segment, one line per client, the source."""
-        if not lines:
-            head = f"No client ranked from {self.offset + 1} in {self.segment()}."
-        else:
-            ranks = f"{self.offset + 1}-{self.offset + len(lines)}"
-            head = f"Clients ranked {ranks} by {ranked_by} in {self.segment()}:"
-        return "\n".join([head, *lines, self.provenance.render()])
+    def heading(self, ranked_by: str, shown: int) -> Finding:
+        """The line naming the ranks and the segment (or that the page is empty)."""
+        if not shown:
+            return Finding(text=f"No client ranked from {self.offset + 1} in {self.segment()}.")
+        ranks = f"{self.offset + 1}-{self.offset + shown}"
+        return Finding(text=f"Clients ranked {ranks} by {ranked_by} in {self.segment()}:")
 
 
 class ChurnDriver(BaseModel):
@@ -170,22 +178,49 @@ class ChurnDriver(BaseModel):
         value: The client's value of it (text, number, None if missing).
         effect: ``raises`` or ``lowers`` the risk: the sign of ``contribution``.
         contribution: SHAP value in calibrated log-odds.
+        median: The book's median of a numeric feature (over all its clients); None for
+            a category.
+        level: The value against that median (see
+            :func:`~aimesh.portfolio.wording.feature_level`); None for a category or a
+            missing value.
     """
 
     feature: str
     value: str | float | None
-    effect: Literal["raises", "lowers"]
+    effect: Effect
     contribution: float
+    median: float | None = None
+    level: FeatureLevel | None = None
 
     @classmethod
-    def of(cls, driver: Driver) -> "ChurnDriver":
-        """The driver with its effect in words (``contribution`` must not be 0)."""
-        effect: Literal["raises", "lowers"] = "raises" if driver.contribution > 0 else "lowers"
-        return cls(effect=effect, **driver.model_dump())
+    def of(cls, driver: Driver, median: float | None) -> "ChurnDriver":
+        """The driver with its effect and level in words (``contribution`` must not be 0).
+
+        Args:
+            driver: The model's explanation of one feature.
+            median: The book's median of the feature, None for a category.
+        """
+        effect: Effect = "raises" if driver.contribution > 0 else "lowers"
+        level = None
+        if median is not None and isinstance(driver.value, float | int):
+            level = feature_level(driver.feature, driver.value, median)
+        return cls(effect=effect, median=median, level=level, **driver.model_dump())
 
     def render(self) -> str:
-        """E.g. ``contract=Month-to-month (raises risk)``."""
-        return f"{self.feature}={plain(self.value)} ({self.effect} risk)"
+        """E.g. ``tenure 1 month (short, book median 29 months): raises churn risk``."""
+        value = self.value
+        shown = amount(self.feature, value) if isinstance(value, float | int) else plain(value)
+        if self.level is not None and self.median is not None:
+            median = amount(self.feature, self.median)
+            shown += f" ({self.level}, book median {median})"
+        return f"{spoken(self.feature)} {shown}: {self.effect} churn risk"
+
+    def facts(self) -> dict[str, str]:
+        """The driver's effect, and its level when it has one."""
+        facts: dict[str, str] = {self.feature: self.effect}
+        if self.level is not None:
+            facts[level_key(self.feature)] = self.level
+        return facts
 
 
 class ClientRisk(BaseModel):
@@ -197,6 +232,8 @@ class ClientRisk(BaseModel):
         client_id: The client's id in the book.
         name: The client's name, None when the book has none.
         churn_probability: Calibrated probability of churn, 0-1.
+        churn_level: That probability against the book's (see
+            :meth:`~aimesh.portfolio.wording.ChurnScale.level`).
         monthly_charges: USD per month, None when unknown.
         tenure_months: Months as a client, None when unknown.
         drivers: Up to three features pushing the risk most, largest ``|contribution|``
@@ -207,20 +244,45 @@ class ClientRisk(BaseModel):
     client_id: str
     name: str | None
     churn_probability: float
+    churn_level: ChurnLevel
     monthly_charges: float | None
     tenure_months: float | None
     drivers: list[ChurnDriver]
 
-    def render(self) -> str:
-        """One line: the figures and the reasons."""
+    def finding(self, ranked_among: int) -> Finding:
+        """The client's line: probability and level, rank, price, tenure and drivers.
+
+        Args:
+            ranked_among: Clients ``rank`` counts among.
+        """
         who = f"{self.client_id} ({self.name})" if self.name else self.client_id
-        facts = [f"churn probability {pct(self.churn_probability)}"]
-        if self.monthly_charges is not None:
-            facts.append(f"{usd(self.monthly_charges)}/month")
-        if self.tenure_months is not None:
-            facts.append(f"tenure {months(self.tenure_months)}")
-        reasons = ", ".join(d.render() for d in self.drivers) or "none"
-        return f"#{self.rank} {who}: {'; '.join(facts)}; top drivers: {reasons}."
+        level = {
+            "high": f"high: top {TOP_SHARE:.0%} of the book",
+            "moderate": "moderate",
+            "low": "low: below the book's median",
+        }[self.churn_level]
+        parts = [
+            f"{who}: churn probability {pct(self.churn_probability)} ({level}), "
+            f"rank {self.rank} of {ranked_among}"
+        ]
+        explained = {d.feature for d in self.drivers}
+        if self.monthly_charges is not None and "monthly_charges" not in explained:
+            parts.append(f"{usd(self.monthly_charges)}/month")
+        if self.tenure_months is not None and "tenure_months" not in explained:
+            parts.append(f"tenure {months(self.tenure_months)}")
+        parts.append("drivers: " + ("; ".join(d.render() for d in self.drivers) or "none"))
+        facts: dict[str, str] = {CHURN: self.churn_level}
+        for driver in self.drivers:
+            facts |= driver.facts()
+        return Finding(client_id=self.client_id, text="; ".join(parts) + ".", facts=facts)
+
+
+def scale_finding(scale: ChurnScale) -> Finding:
+    """The line giving the figures the churn levels compare with."""
+    return Finding(
+        text=f"Churn levels compare with the book's {scale.clients} current clients: median "
+        f"{pct(scale.median)}, top {TOP_SHARE:.0%} from {pct(scale.top_decile)}."
+    )
 
 
 class ChurnRisks(SegmentPage):
@@ -228,13 +290,18 @@ class ChurnRisks(SegmentPage):
 
     Attributes:
         clients: The page; ``rank`` counts within the segment.
+        churn_scale: The book's figures each client's ``churn_level`` compares with.
     """
 
     clients: list[ClientRisk]
+    churn_scale: ChurnScale
 
-    def render(self) -> str:
-        """The ranked clients and the source."""
-        return self.render_page("churn probability", [c.render() for c in self.clients])
+    def statements(self) -> list[Finding]:
+        """The heading, one finding per client, and the churn scale."""
+        clients = [c.finding(self.matched) for c in self.clients]
+        return [self.heading("churn probability", len(clients)), *clients] + (
+            [scale_finding(self.churn_scale)] if clients else []
+        )
 
 
 class ClientChurn(BookResult):
@@ -244,15 +311,16 @@ class ClientChurn(BookResult):
         client: The client; ``rank`` among the ``book_size`` clients, those that have not
             churned first (rank 1 is the first of :func:`~aimesh.portfolio.scoring.churn_risks`).
         book_size: Clients in the book.
+        churn_scale: The book's figures the client's ``churn_level`` compares with.
     """
 
     client: ClientRisk
     book_size: int
+    churn_scale: ChurnScale
 
-    def render(self) -> str:
-        """The client's line, its rank and the source."""
-        ranked = f"Rank {self.client.rank} of the book's {self.book_size} clients by churn risk."
-        return f"{self.client.render()} {ranked}\n{self.provenance.render()}"
+    def statements(self) -> list[Finding]:
+        """The client's finding and the churn scale."""
+        return [self.client.finding(self.book_size), scale_finding(self.churn_scale)]
 
 
 class ChurnSummary(SegmentResult):
@@ -273,8 +341,8 @@ class ChurnSummary(SegmentResult):
     share_above_threshold: float | None
     monthly_revenue_at_risk: float | None
 
-    def render(self) -> str:
-        """The figures, what each sums, and the source."""
+    def statements(self) -> list[Finding]:
+        """The figures and what each sums, in one finding."""
         parts = [
             f"Churn outlook of {self.segment()}: expected churners "
             f"{self.expected_churners:.1f} (sum of churn probabilities)"
@@ -289,23 +357,40 @@ class ChurnSummary(SegmentResult):
                 f"monthly revenue at risk {usd(self.monthly_revenue_at_risk)}/month "
                 "(sum of monthly charges x churn probability)"
             )
-        return f"{'; '.join(parts)}.\n{self.provenance.render()}"
+        return [Finding(text="; ".join(parts) + ".")]
 
 
-def render_anomaly(anomaly: BillingAnomaly) -> str:
-    """One line: the client, its bill and what is out of line."""
-    reasons = ", ".join(
-        f"{d.feature}={d.value:.2f} vs typical {d.typical:.2f} (z={d.robust_z:+.1f})"
-        for d in anomaly.reasons
-    )
-    facts = [f"anomaly score {anomaly.score:.3f}"]
+def anomaly_finding(anomaly: BillingAnomaly) -> Finding:
+    """The client's line: its score and rank, its bill, and what is out of line.
+
+    Each reason reads ``monthly_charges $118.75 vs typical $70.35 (higher)``; its level
+    (``high``/``low`` against the typical value) is a fact of the finding.
+    """
+    facts = [f"anomaly score {anomaly.score:.3f}, rank {anomaly.rank}"]
     if anomaly.monthly_charges is not None:
         facts.append(f"{usd(anomaly.monthly_charges)}/month")
     if anomaly.total_charges is not None:
         facts.append(f"{usd(anomaly.total_charges)} billed in total")
     if anomaly.tenure_months is not None:
         facts.append(f"tenure {months(anomaly.tenure_months)}")
-    return f"#{anomaly.rank} {anomaly.client_id}: {'; '.join(facts)}; out of line: {reasons}."
+    levels = {d.feature: feature_level(d.feature, d.value, d.typical) for d in anomaly.reasons}
+    reasons = ", ".join(
+        f"{d.feature} {amount(d.feature, d.value)} vs typical {amount(d.feature, d.typical)} "
+        f"({_comparative(levels[d.feature])})"
+        for d in anomaly.reasons
+    )
+    return Finding(
+        client_id=anomaly.client_id,
+        text=f"{anomaly.client_id}: {'; '.join(facts)}; out of line: {reasons or 'none'}.",
+        facts={level_key(feature): level for feature, level in levels.items()},
+    )
+
+
+def _comparative(level: FeatureLevel) -> str:
+    """``higher``, ``lower`` or ``typical`` for a value against a typical one."""
+    return {"high": "higher", "long": "higher", "low": "lower", "short": "lower"}.get(
+        level, "typical"
+    )
 
 
 class BillingAnomalies(SegmentPage):
@@ -317,24 +402,35 @@ class BillingAnomalies(SegmentPage):
 
     anomalies: list[BillingAnomaly]
 
-    def render(self) -> str:
-        """The ranked anomalies and the source."""
-        return self.render_page("billing anomaly score", [*map(render_anomaly, self.anomalies)])
+    def statements(self) -> list[Finding]:
+        """The heading and one finding per client."""
+        clients = [anomaly_finding(a) for a in self.anomalies]
+        return [self.heading("billing anomaly score", len(clients)), *clients]
 
 
-def render_recommendation(r: PriceRecommendation) -> str:
-    """The recommendation with its churn and revenue effects, in words."""
+def recommendation_finding(r: PriceRecommendation) -> Finding:
+    """The recommendation in words (``price raise of 7.1%``), with its churn and revenue effects.
+
+    The move (``raise``/``cut``/``keep``, :func:`~aimesh.portfolio.wording.price_move`) is
+    the finding's ``price`` fact.
+    """
+    move = price_move(r.change_pct)
     constraint = "churn risk may not rise" if r.max_churn_increase == 0 else r.constraint
-    return (
-        f"Price recommendation for {r.client_id} (searched +-{pct(r.max_change)}, "
-        f"{constraint}): current {usd(r.current_price)}/month, recommended "
-        f"{usd(r.recommended_price)}/month ({r.change_pct:+.1f}%). Churn probability "
-        f"{pct(r.churn_probability_now)} now, {pct(r.churn_probability_at_recommended)} at "
-        f"the recommended price ({r.churn_risk_change * 100:+.1f} points). Expected revenue "
+    change = (
+        "keep the current price"
+        if move == "keep"
+        else f"price {move} of {abs(r.change_pct):.1f}% from {usd(r.current_price)}/month"
+    )
+    text = (
+        f"{r.client_id}: recommended price {usd(r.recommended_price)}/month, {change} "
+        f"(searched +-{pct(r.max_change)}, {constraint}); churn probability "
+        f"{pct(r.churn_probability_now)} now, {pct(r.churn_probability_at_recommended)} at the "
+        f"recommended price ({r.churn_risk_change * 100:+.1f} points); expected revenue "
         f"{usd(r.expected_revenue_now)}/month now, {usd(r.expected_revenue_at_recommended)}"
         f"/month at the recommended price ({usd(r.expected_revenue_change)}/month, "
         f"{r.expected_revenue_change_pct:+.1f}%)."
     )
+    return Finding(client_id=r.client_id, text=text, facts={PRICE: move})
 
 
 class PriceAdvice(BookResult):
@@ -346,9 +442,9 @@ class PriceAdvice(BookResult):
 
     recommendation: PriceRecommendation
 
-    def render(self) -> str:
-        """The recommendation with its churn and revenue effects, and the source."""
-        return f"{render_recommendation(self.recommendation)}\n{self.provenance.render()}"
+    def statements(self) -> list[Finding]:
+        """The recommendation's finding."""
+        return [recommendation_finding(self.recommendation)]
 
 
 class PriceChangeImpact(SegmentResult):
@@ -379,13 +475,20 @@ class PriceChangeImpact(SegmentResult):
     churners_before: float
     churners_after: float
 
-    def render(self) -> str:
-        """The before and after figures, and the source."""
-        change = "" if self.revenue_change_pct is None else f", {self.revenue_change_pct:+.1f}%"
-        return (
-            f"Changing monthly prices by {self.change_pct:+g}% in {self.segment()}: expected "
-            f"monthly revenue {usd(self.revenue_before)}/month now, {usd(self.revenue_after)}"
-            f"/month after ({usd(self.revenue_change)}/month{change}; {self.priced} clients "
-            f"with a price); expected churners {self.churners_before:.1f} now, "
-            f"{self.churners_after:.1f} after.\n{self.provenance.render()}"
+    def statements(self) -> list[Finding]:
+        """The change in words (``Price raise of 5.0%``) with the before and after figures.
+
+        The move is the finding's ``price`` fact.
+        """
+        move = price_move(self.change_pct)
+        change = (
+            "No price change" if move == "keep" else f"Price {move} of {abs(self.change_pct):.1f}%"
         )
+        percent = "" if self.revenue_change_pct is None else f", {self.revenue_change_pct:+.1f}%"
+        text = (
+            f"{change} in {self.segment()}: expected monthly revenue "
+            f"{usd(self.revenue_before)}/month now, {usd(self.revenue_after)}/month after "
+            f"({usd(self.revenue_change)}/month{percent}; {self.priced} clients with a price); "
+            f"expected churners {self.churners_before:.1f} now, {self.churners_after:.1f} after."
+        )
+        return [Finding(text=text, facts={PRICE: move})]

@@ -37,6 +37,7 @@ from aimesh.portfolio.results import (
     PriceChangeImpact,
 )
 from aimesh.portfolio.training import PRICE
+from aimesh.portfolio.wording import TOP_SHARE, ChurnScale
 
 CHURN_METHOD = "calibrated LightGBM churn probability; drivers are SHAP values (pred_contrib)"
 BILLING_METHOD = "IsolationForest anomaly score on billing features; reasons are robust z-scores"
@@ -80,6 +81,30 @@ def billing_scores(book: ClientBook) -> pd.DataFrame:
     return book.cached("scores:billing", lambda: score_billing(book.anomaly().model, book.frame()))
 
 
+def churn_scale(book: ClientBook) -> ChurnScale:
+    """The median and top-decile churn probability of the book's current clients (cached).
+
+    Over the clients not known to have churned (those :func:`churn_risks` ranks; all of
+    them when the book has no ``churned`` column), from :func:`churn_scores`.
+
+    Raises:
+        ModelUnavailableError: The book has no churn model.
+    """
+
+    def scale() -> ChurnScale:
+        frame = book.frame()
+        scores = churn_scores(book)
+        if CHURNED in frame.columns:
+            scores = scores[frame[CHURNED] != 1]
+        return ChurnScale(
+            clients=len(scores),
+            median=float(scores.median()),
+            top_decile=float(scores.quantile(1 - TOP_SHARE)),
+        )
+
+    return book.cached("scale:churn", scale)
+
+
 def churn_risks(
     book: ClientBook, filters: Filters | None = None, limit: int = 10, offset: int = 0
 ) -> ChurnRisks:
@@ -114,6 +139,7 @@ def churn_risks(
         clients=_client_risks(
             book, trained, page.tolist(), list(range(offset + 1, offset + len(page) + 1))
         ),
+        churn_scale=churn_scale(book),
     )
 
 
@@ -133,6 +159,7 @@ def client_churn(book: ClientBook, client_id: str) -> ClientChurn:
         **BookResult.stamp(trained, CHURN_METHOD, book.info),
         client=_client_risks(book, trained, [position], [rank])[0],
         book_size=len(book.frame()),
+        churn_scale=churn_scale(book),
     )
 
 
@@ -344,6 +371,16 @@ def _churn_inputs(book: ClientBook, trained: Trained[ChurnModel]) -> pd.DataFram
     return book.cached("inputs:churn", lambda: book.frame()[trained.model.features])
 
 
+def _feature_medians(book: ClientBook, trained: Trained[ChurnModel]) -> dict[str, float]:
+    """The book's median of each numeric feature of the churn model (cached)."""
+
+    def medians() -> dict[str, float]:
+        numbers = _churn_inputs(book, trained).select_dtypes("number")
+        return {str(name): float(v) for name, v in numbers.median().items() if pd.notna(v)}
+
+    return book.cached("medians:churn", medians)
+
+
 def _client_risks(
     book: ClientBook, trained: Trained[ChurnModel], positions: list[int], ranks: list[int]
 ) -> list[ClientRisk]:
@@ -355,15 +392,20 @@ def _client_risks(
     names = _values(frame, "name", positions)
     prices = _values(frame, PRICE, positions)
     tenures = _values(frame, "tenure_months", positions)
+    medians = _feature_medians(book, trained)
+    scale = churn_scale(book)
     return [
         ClientRisk(
             rank=ranks[i],
             client_id=str(frame.index[position]),
             name=None if names[i] is None else str(names[i]),
             churn_probability=float(probability[i]),
+            churn_level=scale.level(float(probability[i])),
             monthly_charges=None if prices[i] is None else float(prices[i]),
             tenure_months=None if tenures[i] is None else float(tenures[i]),
-            drivers=[ChurnDriver.of(d) for d in drivers[i] if d.contribution != 0],
+            drivers=[
+                ChurnDriver.of(d, medians.get(d.feature)) for d in drivers[i] if d.contribution
+            ],
         )
         for i, position in enumerate(positions)
     ]

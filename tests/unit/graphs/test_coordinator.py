@@ -8,6 +8,7 @@ from aimesh.context import Context
 from aimesh.errors import DelegationLimitError, InvalidInputError
 from aimesh.graphs.coordinator import build_coordinator
 from aimesh.graphs.run import ask
+from aimesh.portfolio.wording import Finding
 from tests.fakes import NO_TOOLS, call, calls, scripted
 
 
@@ -25,6 +26,20 @@ def square(x: int) -> tuple[str, dict]:
     return f"square of {x} is {x * x}", {"x": x, "square": x * x}
 
 
+SAFE = Finding(
+    client_id="C00042",
+    text="C00042: churn probability 2.3% (low: below the book's median), rank 5120 of 7043.",
+    facts={"churn": "low"},
+)
+
+
+@tool(response_format="content_and_artifact")
+def client_risk(client_id: str) -> tuple[str, dict]:
+    """A client's churn risk."""
+    return SAFE.text, {"findings": [SAFE.model_dump()]}
+
+
+RISK = Specialist("risk", "Gives a client's churn risk.", (client_risk,), "churn_analyst")
 DOUBLER = Specialist("doubler", "Doubles numbers.", (double,), "churn_analyst")
 SQUARER = Specialist("squarer", "Squares numbers.", (square,), "billing_analyst")
 
@@ -172,6 +187,47 @@ async def test_invented_number_is_rewritten_then_replaced_by_the_results():
     result = await run(scripted(script), "double 5", thread_id="t2")
     assert "11" not in result.answer and "12" not in result.answer
     assert "double of 5 is 10" in result.answer
+
+
+async def ask_risk(first: str, *rewrites: str) -> tuple[str, str, list]:
+    """Ask for C00042's churn risk with these answers: the answer, its check, the calls."""
+    script = {
+        "ask_risk": [calls(call("ask_risk", "c1", request="risk of C00042")), AIMessage(first)],
+        "client_risk": [calls(call("client_risk", "r1", client_id="C00042"))],
+        NO_TOOLS: [AIMessage(text) for text in rewrites],
+    }
+    model = scripted(script)
+    graph = build_coordinator(model, checkpointer=InMemorySaver(), specialists=[RISK])
+    result = await ask(graph, "How likely is C00042 to churn?", context=Context(), thread_id="t")
+    state = await graph.aget_state({"configurable": {"thread_id": "t"}})
+    check = state.values["messages"][-1].response_metadata["aimesh_check"]
+    return result.answer, check, model.seen
+
+
+async def test_a_faithful_answer_passes_the_check():
+    answer = "C00042 has a 2.3% churn probability, which is low."
+
+    assert (await ask_risk(answer))[:2] == (answer, "passed")
+
+
+async def test_a_2_3_percent_risk_called_high_is_rewritten_with_the_problem_as_feedback():
+    script_answer = "C00042 has a 2.3% churn probability, a high likelihood of churn."
+    rewrite = "C00042 has a 2.3% churn probability (low: below the book's median)."
+
+    answer, check, seen = await ask_risk(script_answer, rewrite)
+
+    assert (answer, check) == (rewrite, "rewritten")
+    feedback = seen[-1][0][-1].text
+    assert "you called C00042's churn risk high; the finding says it is low" in feedback
+
+
+async def test_a_second_misleading_answer_is_replaced_by_the_findings():
+    answer, check, _ = await ask_risk(
+        "C00042 is at high risk of churn.", "C00042's churn risk is high (2.3%)."
+    )
+
+    assert check == "findings"
+    assert "high" not in answer and SAFE.text in answer
 
 
 async def test_follow_up_in_a_thread_tells_the_specialist_what_it_did_before():

@@ -88,7 +88,7 @@ def test_drivers_say_which_way_they_push(sample_book: ClientBook) -> None:
     for driver in top.drivers + safest.drivers:
         assert driver.effect == ("raises" if driver.contribution > 0 else "lowers")
     assert all(d.effect == "raises" for d in top.drivers[:1])
-    assert "contract=Two year (lowers risk)" in safest.render()
+    assert "contract Two year: lowers churn risk" in safest.finding(1).text
 
 
 def test_an_unknown_client_is_a_clear_error(sample_book: ClientBook) -> None:
@@ -211,7 +211,7 @@ def test_a_book_without_outcomes_still_finds_billing_anomalies(plain_book: Clien
     assert (top.client_id, top.monthly_charges) == ("K0007", 400.0)
     assert top.total_charges is None and top.tenure_months is None
     assert (result.book_version, result.sample) == (2, False)
-    assert "client book v2 of beta" in result.render()
+    assert "beta's client book v2" in result.render()
     assert "tenure" not in result.render().split("\n")[1]
 
 
@@ -237,9 +237,10 @@ def test_a_book_without_prices_has_churn_but_no_revenue_figures(
     risk = scoring.churn_risks(unpriced_book, limit=1).clients[0]
 
     assert summary.monthly_revenue_at_risk is None and "revenue" not in summary.render()
-    assert risk.monthly_charges is None and "/month" not in risk.render()
+    line = risk.finding(1).text
+    assert risk.monthly_charges is None and "/month" not in line
     assert risk.name == f"Client {int(risk.client_id[1:])}"
-    assert f"{risk.client_id} ({risk.name})" in risk.render()
+    assert line.startswith(f"{risk.client_id} ({risk.name}): churn probability")
     assert scoring.churn_risks(unpriced_book, offset=summary.matched).clients == []
     assert "name" not in unpriced_book.churn().card.features
     with pytest.raises(InvalidInputError) as caught:
@@ -255,11 +256,13 @@ def test_scores_are_computed_once_per_book(sample_book: ClientBook) -> None:
 
 
 def test_the_sample_book_says_it_is_the_sample(sample_book: ClientBook) -> None:
-    text = scoring.client_churn(sample_book, "C00001").provenance.render()
+    provenance = scoring.client_churn(sample_book, "C00001").provenance
 
-    assert "trained on sample: telco_churn.csv" in text
-    assert "applied to the sample data (not your client book)" in text
-    assert sample_book.churn().card.data_sha256[:12] in text
+    assert provenance.render() == (
+        f"Source: churn model {provenance.model_version} on the sample data (not your client book)."
+    )
+    assert "sample: telco_churn.csv" in provenance.dataset  # in full in the structured result
+    assert provenance.data_sha256 == sample_book.churn().card.data_sha256
 
 
 def test_clients_already_lost_are_ranked_only_when_asked_for(sample_book: ClientBook) -> None:

@@ -1,0 +1,142 @@
+import pytest
+
+from aimesh.graphs.faithfulness import clauses, faithfulness_problems
+from aimesh.portfolio.wording import Finding
+
+SAFE = Finding(
+    client_id="C00042",
+    text="C00042: churn probability 2.3% (low: below the book's median), rank 5120 of 7043; "
+    "drivers: contract Two year: lowers churn risk; tenure 70 months (long, book median 29 "
+    "months): lowers churn risk.",
+    facts={
+        "churn": "low",
+        "contract": "lowers",
+        "tenure_months": "lowers",
+        "tenure_months.level": "long",
+    },
+)
+RISKY = Finding(
+    client_id="C00007",
+    text="C00007: churn probability 87.3% (high: top 10% of the book), rank 1 of 5174; "
+    "$70.70/month; drivers: tenure 1 month (short, book median 29 months): raises churn "
+    "risk; contract Month-to-month: raises churn risk.",
+    facts={
+        "churn": "high",
+        "tenure_months": "raises",
+        "tenure_months.level": "short",
+        "contract": "raises",
+    },
+)
+SCALE = Finding(
+    text="Churn levels compare with the book's 5174 current clients: median 15.1%, top 10% "
+    "from 65.3%."
+)
+SOURCE = Finding(text="Source: churn model churn-v1 on the sample data (not your client book).")
+CHURN = [SAFE, RISKY, SCALE, SOURCE]
+PRICE = [
+    Finding(
+        client_id="C01234",
+        text="C01234: recommended price $80.00/month, a 7.1% price raise from $74.70/month "
+        "(searched +-15.0%, churn risk may not rise); churn probability 12.0% now, 12.0% at "
+        "the recommended price (+0.0 points).",
+        facts={"price": "raise"},
+    ),
+    SOURCE,
+]
+IMPACT = [
+    Finding(
+        text="A 5.0% price raise in the whole book (5174 clients): expected monthly revenue "
+        "$100.00/month now, $104.00/month after.",
+        facts={"price": "raise"},
+    ),
+    SOURCE,
+]
+BOOK = {"C00007", "C00042", "C00100", "C01234"}
+
+
+def problems(answer: str, findings: list[Finding] = CHURN, cited=()) -> list[str]:
+    return faithfulness_problems(answer, findings, cited, BOOK)
+
+
+def test_the_findings_quoted_as_written_have_no_problem():
+    for findings in (CHURN, PRICE, IMPACT):
+        assert problems("\n".join(f.text for f in findings), findings) == []
+
+
+def test_a_2_3_percent_churn_probability_called_high_is_a_problem():
+    bad = problems("C00042 has a 2.3% churn probability, a high likelihood of churn.")
+
+    assert bad == ["you called C00042's churn risk high; the finding says it is low for this book."]
+    assert problems("C00042 has a 2.3% churn probability, which is low.") == []
+
+
+def test_a_two_year_contract_and_70_months_of_tenure_said_to_raise_risk_is_a_problem():
+    bad = problems("C00042's two-year contract and 70 months of tenure raise its churn risk.")
+
+    assert bad == [
+        "you wrote that tenure raises C00042's churn risk; the finding says tenure (long): "
+        "lowers churn risk."
+    ]
+    assert problems("C00042's two-year contract and 70 months of tenure lower its risk.") == []
+
+
+def test_high_tenure_for_a_one_month_client_is_a_problem():
+    bad = problems("C00007 has high tenure (1 month) and a month-to-month contract.")
+
+    assert bad == ["you called C00007's tenure high; the finding says short."]
+    assert problems("C00007 has a short tenure of 1 month, which raises its churn risk.") == []
+
+
+def test_a_figure_of_another_client_is_a_problem():
+    bad = problems("C00042 has an 87.3% churn probability.")
+
+    assert bad == ["you wrote 87.3 about C00042, but it is a figure of C00007's finding."]
+    assert problems("C00007 has an 87.3% churn probability; the book's median is 15.1%.") == []
+
+
+def test_a_sentence_without_an_id_is_about_the_client_named_before_it_on_its_line():
+    bad = problems("C00007 is first. Its churn probability is 2.3%, which is low.")
+
+    assert "you wrote 2.3 about C00007, but it is a figure of C00042's finding." in bad
+    assert "you called C00007's churn risk low; the finding says it is high for this book." in bad
+
+
+def test_a_client_nobody_scored_is_a_problem_unless_the_question_names_it():
+    answer = "C00007 has a high churn risk (87.3%); C00100 is also at risk."
+
+    assert problems(answer) == [
+        "you named C00100, but no result covers C00100: name only clients that appear in the "
+        "results."
+    ]
+    assert problems(answer, cited=["Is C00100 at risk too?"]) == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "word"),
+    [
+        ("I recommend a 7.1% price reduction for C01234.", "reduction"),
+        ("Lower the price of C01234 to $80.00/month.", "lower"),
+    ],
+)
+def test_a_price_raise_described_as_a_reduction_is_a_problem(answer, word):
+    assert problems(answer, PRICE) == [
+        f"you described the price change for C01234 with '{word}' (a cut); the finding says raise."
+    ]
+    assert problems("I recommend a 7.1% price raise for C01234, to $80.00/month.", PRICE) == []
+    assert problems("Raising the price keeps its churn risk at 12.0%.", PRICE) == []
+
+
+def test_a_segments_price_raise_described_as_a_cut_is_a_problem():
+    assert problems("Cutting prices by 5.0% would bring $104.00/month.", IMPACT) == [
+        "you described the price change for the segment with 'cutting' (a cut); the finding "
+        "says raise."
+    ]
+
+
+def test_clauses_are_cut_at_each_client_id():
+    assert clauses("C00007 is high, C00042 is low. Both are clients.\nAnd more.", BOOK) == [
+        ("C00007", "C00007 is high, "),
+        ("C00042", "C00042 is low."),
+        ("C00042", "Both are clients."),
+        (None, "And more."),
+    ]
