@@ -48,6 +48,8 @@ class LocalChatModel(BaseChatModel):
             re-read the whole conversation: the cache restores the longest cached prefix
             (a churn question and its follow-up: 183 s and 288 s without, 148 s and
             169 s with, one run each).
+        prompt_lookup_tokens: Tokens drafted per step by prompt-lookup decoding
+            (llama-cpp-python's ``LlamaPromptLookupDecoding``), 0 = none.
         temperature: Sampling temperature (0 = greedy).
         max_tokens: Cap on generated tokens per model call.
     """
@@ -56,6 +58,7 @@ class LocalChatModel(BaseChatModel):
     n_ctx: int = 8192
     n_threads: int | None = None
     prompt_cache_mb: int = 2048
+    prompt_lookup_tokens: int = 0
     temperature: float = 0.0
     max_tokens: int = 512
 
@@ -70,6 +73,7 @@ class LocalChatModel(BaseChatModel):
             n_ctx=settings.local_n_ctx,
             n_threads=settings.local_threads,
             prompt_cache_mb=settings.local_prompt_cache_mb,
+            prompt_lookup_tokens=settings.local_prompt_lookup_tokens,
             temperature=settings.temperature,
             max_tokens=settings.max_output_tokens,
         )
@@ -126,7 +130,9 @@ class LocalChatModel(BaseChatModel):
                     response_metadata=self._metadata("tool_calls"),
                 )
             else:
-                response = llama.create_chat_completion(turns, **self._sampling(stop, kwargs))
+                response = llama.create_chat_completion(
+                    _answer_turns(turns, decision), **self._sampling(stop, kwargs)
+                )
                 choice = response["choices"][0]
                 message = AIMessage(
                     content=choice["message"]["content"] or "",
@@ -158,7 +164,9 @@ class LocalChatModel(BaseChatModel):
             chunks = (
                 iter([self._tool_calls_chunk(calls, usage)])
                 if calls
-                else self._answer_chunks(llama, turns, self._sampling(stop, kwargs), usage)
+                else self._answer_chunks(
+                    llama, _answer_turns(turns, decision), self._sampling(stop, kwargs), usage
+                )
             )
             for chunk in chunks:
                 if run_manager:
@@ -204,7 +212,13 @@ class LocalChatModel(BaseChatModel):
         """The ``llama_cpp.Llama`` instance, loaded on first use (caller holds the lock)."""
         if self._llama is None:
             threads = self.n_threads or os.cpu_count()
-            self._llama = _load(self.model_path, self.n_ctx, threads, self.prompt_cache_mb)
+            self._llama = _load(
+                self.model_path,
+                self.n_ctx,
+                threads,
+                self.prompt_cache_mb,
+                self.prompt_lookup_tokens,
+            )
         return self._llama
 
     def _decide(
@@ -327,6 +341,16 @@ def _prepare(
     return to_chat_turns(messages), ToolDecision.for_call(tools, tool_choice, messages)
 
 
+def _answer_turns(turns: list[ChatTurn], decision: ToolDecision | None) -> list[ChatTurn]:
+    """The prompt of an answer.
+
+    After a tool decision it is that decision's prompt without its instruction turn: the
+    same prefix, so llama.cpp keeps the decision's evaluated tokens instead of reading the
+    whole conversation again behind a system turn without the tool catalogue.
+    """
+    return decision.turns(turns)[:-1] if decision else turns
+
+
 def _usage(usage: dict[str, int]) -> UsageMetadata:
     return UsageMetadata(
         input_tokens=usage["prompt_tokens"],
@@ -335,8 +359,11 @@ def _usage(usage: dict[str, int]) -> UsageMetadata:
     )
 
 
-def _load(path: Path, n_ctx: int, n_threads: int | None, cache_mb: int) -> Any:
-    """Load a GGUF file with llama-cpp-python, with a prompt cache of ``cache_mb`` MB.
+def _load(path: Path, n_ctx: int, n_threads: int | None, cache_mb: int, lookup: int) -> Any:
+    """Load a GGUF file with llama-cpp-python.
+
+    With a prompt cache of ``cache_mb`` MB, and prompt-lookup decoding drafting ``lookup``
+    tokens per step when ``lookup`` > 0.
 
     Raises:
         ProviderError: llama-cpp-python is not installed.
@@ -344,12 +371,20 @@ def _load(path: Path, n_ctx: int, n_threads: int | None, cache_mb: int) -> Any:
     """
     try:
         from llama_cpp import Llama, LlamaRAMCache
+        from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
     except ImportError as exc:
         raise ProviderError(
             "llama-cpp-python is not installed; pip install llama-cpp-python==0.3.36"
         ) from exc
     try:
-        llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+        draft = LlamaPromptLookupDecoding(num_pred_tokens=lookup) if lookup else None
+        llama = Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            draft_model=draft,
+            verbose=False,
+        )
     except ValueError as exc:  # llama-cpp's "Failed to load model from file"
         raise ModelFileError(
             f"cannot load the GGUF file {path}: {exc}; point AIMESH_GGUF_PATH to a valid GGUF"

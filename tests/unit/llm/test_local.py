@@ -171,19 +171,18 @@ def test_tool_decision_becomes_tool_calls(monkeypatch: pytest.MonkeyPatch) -> No
     assert decision["messages"][-1] == {"role": "system", "content": FIRST_INSTRUCTION}
 
 
-def test_no_tool_decision_is_followed_by_an_answer_without_tools(
+def test_no_tool_decision_is_followed_by_an_answer_on_the_decisions_prompt_prefix(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake = FakeLlama('{"tool_calls": []}', "Hello! I coordinate MSP analysts.")
     message = model_with(monkeypatch, fake).bind_tools(TOOLS).invoke(QUESTION)
     assert message.text == "Hello! I coordinate MSP analysts." and message.tool_calls == []
     assert message.usage_metadata == {"input_tokens": 200, "output_tokens": 14, "total_tokens": 214}
-    answer_call = fake.calls[1]
+    decision_call, answer_call = fake.calls
     assert "response_format" not in answer_call
-    assert answer_call["messages"] == [
-        {"role": "system", "content": "You coordinate analysts."},
-        {"role": "user", "content": "Is C00042 at risk?"},
-    ]
+    # the same turns but the decision instruction: llama.cpp reuses the evaluated prefix
+    assert answer_call["messages"] == decision_call["messages"][:-1]
+    assert answer_call["messages"][-1] == {"role": "user", "content": "Is C00042 at risk?"}
 
 
 def test_tool_choice_none_skips_the_decision(monkeypatch: pytest.MonkeyPatch) -> None:
