@@ -27,7 +27,14 @@ from aimesh.errors import DelegationLimitError, InvalidInputError
 from aimesh.graphs.answer_check import CHECK, AnswerCheck, feedback, tool_sources
 from aimesh.graphs.delegation import delegation_tool
 from aimesh.graphs.guards import check_delegations
-from aimesh.graphs.plan import PLAN, cannot_answer, delegations, plan_tool
+from aimesh.graphs.plan import (
+    PLAN,
+    cannot_answer,
+    delegations,
+    parts_note,
+    plan_tool,
+    question_parts,
+)
 from aimesh.graphs.state import CoordinatorState, current_turn
 from aimesh.memory.run import render
 from aimesh.portfolio.book import ClientBook
@@ -87,9 +94,12 @@ class Coordinator:
 
     async def plan(self, prompt: list[AnyMessage]) -> AIMessage:
         """Ask for a plan and return it as delegations (none when no specialist fits)."""
+        parts = question_parts(prompt[-1].text)
         system = SystemMessage(f"{prompt[0].text}\n\n{load_prompt('plan')}")
-        bound = self.model.bind_tools([plan_tool(self.specialists)], tool_choice=PLAN)
-        return delegations(await bound.ainvoke([system, *prompt[1:]]))
+        bound = self.model.bind_tools([plan_tool(self.specialists, len(parts))], tool_choice=PLAN)
+        # the parts come last, so the system prompt and tool catalogue stay a cached prefix
+        request = [system, *prompt[1:], HumanMessage(parts_note(parts))]
+        return delegations(await bound.ainvoke(request), parts)
 
     async def grounded(
         self,

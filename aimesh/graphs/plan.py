@@ -1,18 +1,23 @@
 """The coordinator's planning step, for models without reliable parallel tool calls.
 
-The model fills in one ``plan`` call, ``{"steps": [{"agent": ..., "request": ...}]}``: up
-to :data:`MAX_STEPS` steps, each naming a specialist (an enum of their names, so a
-grammar-constrained local model cannot name another) and a self-contained request. The
-steps become one coordinator message with a delegation call per distinct specialist, which
-the ``delegate`` node runs in parallel, as a remote model's native parallel tool calls
-would; the graph is the same for both. A plan with no step means no specialist fits: the
+Code splits the question into its parts (:func:`question_parts`); the model fills in one
+``plan`` call, ``{"steps": [{"agent": ...}]}`` with exactly one step per part, each naming
+the specialist that answers that part or ``none`` (an enum, so a grammar-constrained local
+model cannot name another). The distinct specialists become one coordinator message with a
+delegation per specialist, its request the parts it answers, which the ``delegate`` node
+runs in parallel, as a remote model's native parallel tool calls would; the graph is the
+same for both. A plan whose every step is ``none`` means no specialist fits: the
 coordinator then says what it cannot answer and what it can, rather than a figure.
 
-Why: Qwen2.5-Coder-1.5B, asked one tool call per decision, reached both specialists of a
-two-part question in 0/5 questions (the follow-up decision rarely adds the second); see
-``bench/coordinator_routing.py`` for the routing with this step.
+Why the split is code's: Qwen2.5-Coder-1.5B, asked one tool call per decision, reached both
+specialists of a two-part question in 0/9 questions; asked for a list of steps it either
+listed every specialist (a price question sent to all three) or, asked to quote each step's
+part, quoted the whole question as one part and stopped. Routing one given part at a time
+is what it does well (16/16 single-specialist questions); see
+``bench/coordinator_routing.py``.
 """
 
+import re
 from collections.abc import Sequence
 from typing import Any
 from uuid import uuid4
@@ -25,15 +30,57 @@ from aimesh.agents.specialist import Specialist
 PLAN = "plan"
 """Name of the planning tool."""
 
-MAX_STEPS = 3
-"""Most specialists one plan may ask (distinct ones)."""
+NONE = "none"
+"""The ``agent`` of a part that no specialist answers."""
+
+MAX_REQUEST = 300
+"""Longest request a delegation takes (characters); the specialist sees the whole question."""
+
+MAX_PARTS = 3
+"""Most parts a question is split into (the rest stays in the last part)."""
+
+CLAUSE_START = (
+    "what|which|who|whom|whose|how|why|when|where|is|are|was|were|do|does|did|can|could|"
+    "should|would|will|has|have|show|list|give|find|recommend|tell|rank|compare|check|"
+    "also|plus"
+)
+_SENTENCE = re.compile(r"(?<=[?!;:.])\s+")
+_NEW_ASK = rf"(?=(?:{CLAUSE_START})\b\s*\S+\s+\S)"  # an ask of three words or more
+_CLAUSE = re.compile(rf",?\s+(?:and|or|but|then)\s+{_NEW_ASK}|,\s+{_NEW_ASK}", re.IGNORECASE)
 
 
-def plan_tool(specialists: Sequence[Specialist]) -> dict[str, Any]:
-    """The ``plan`` tool in OpenAI format, its ``agent`` an enum of the specialists' names.
+def question_parts(question: str) -> list[str]:
+    """Split a question into its asks: sentences, then clauses that start a new ask.
+
+    A clause starts a new ask after "and"/"or"/"but"/"then" or a comma when its first word
+    is a question word, an auxiliary or an imperative ("..., and what price should we
+    offer") and has three words or more ("and why?" stays with the one before it); a
+    lead-in ending in ":" opens the part after it.
+
+    Args:
+        question: The user's question.
+
+    Returns:
+        1 to :data:`MAX_PARTS` parts, in order.
+    """
+    parts: list[str] = []
+    lead = ""  # a lead-in ending in ":" ("For C00905:") opens the next part
+    for sentence in _SENTENCE.split(question.strip()):
+        for clause in _CLAUSE.split(sentence):
+            clause = f"{lead} {clause.strip(' ,')}".strip()
+            lead = clause if clause.endswith(":") else ""
+            if clause and not lead:
+                parts.append(clause)
+    parts = parts or [question.strip()]
+    return [*parts[: MAX_PARTS - 1], ", ".join(parts[MAX_PARTS - 1 :])][: len(parts)]
+
+
+def plan_tool(specialists: Sequence[Specialist], parts: int) -> dict[str, Any]:
+    """The ``plan`` tool in OpenAI format: exactly ``parts`` steps, each an agent enum.
 
     Args:
         specialists: The specialists the coordinator may delegate to.
+        parts: How many parts the question has (:func:`question_parts`).
 
     Returns:
         ``{"type": "function", "function": {"name": "plan", "description", "parameters"}}``.
@@ -41,52 +88,56 @@ def plan_tool(specialists: Sequence[Specialist]) -> dict[str, Any]:
     roles = "; ".join(f"{s.name}: {s.description}" for s in specialists)
     step = {
         "type": "object",
-        "properties": {
-            "agent": {"type": "string", "enum": [s.name for s in specialists]},
-            "request": {
-                "type": "string",
-                "minLength": 3,
-                "maxLength": 300,
-                "description": "What this specialist must find, with the user's client ids.",
-            },
-        },
-        "required": ["agent", "request"],
+        "properties": {"agent": {"type": "string", "enum": [*(s.name for s in specialists), NONE]}},
+        "required": ["agent"],
     }
-    steps = {"type": "array", "items": step, "maxItems": min(MAX_STEPS, len(specialists))}
+    steps = {"type": "array", "items": step, "minItems": parts, "maxItems": parts}
     return {
         "type": "function",
         "function": {
             "name": PLAN,
             "description": (
-                "Plan which specialists to ask, one step per specialist the question needs "
-                f"(no step when none fits). Specialists: {roles}"
+                "For each part of the question, in order, the specialist that answers it, or "
+                f"{NONE!r} when none has data or a model for it. Specialists: {roles}"
             ),
             "parameters": {"type": "object", "properties": {"steps": steps}, "required": ["steps"]},
         },
     }
 
 
-def delegations(plan: AIMessage) -> AIMessage:
+def parts_note(parts: Sequence[str]) -> str:
+    """The parts as the model is shown them before it plans."""
+    lines = [f"{i}. {part}" for i, part in enumerate(parts, 1)]
+    return "\n".join([f"The question has {len(parts)} part(s):", *lines])
+
+
+def delegations(plan: AIMessage, parts: Sequence[str]) -> AIMessage:
     """The coordinator message that runs a plan: one ``ask_<agent>`` call per specialist.
 
-    A specialist named twice is asked once, with its first request. The plan's usage and
-    metadata stay on the message (the model's call produced it).
+    A specialist's request is the part (or parts) it answers; ``none`` steps are dropped.
+    The plan's usage and metadata stay on the message (the model's call produced it).
 
     Args:
         plan: The model's reply holding one ``plan`` tool call.
+        parts: The question's parts, in the plan's step order.
 
     Returns:
-        An AIMessage whose tool calls are the delegations, none when the plan has no step.
+        An AIMessage whose tool calls are the delegations, none when no step names one.
     """
-    steps: dict[str, str] = {}
-    for call in plan.tool_calls:
-        for step in call["args"].get("steps", []):
-            steps.setdefault(str(step["agent"]), str(step["request"]))
+    asked: dict[str, list[str]] = {}
+    steps = [s for call in plan.tool_calls for s in call["args"].get("steps", [])]
+    for part, step in zip(parts, steps, strict=False):
+        if step["agent"] != NONE:
+            asked.setdefault(str(step["agent"]), []).append(part)
     return AIMessage(
         content="",
         tool_calls=[
-            tool_call(name=f"ask_{agent}", args={"request": request}, id=f"call_{uuid4().hex}")
-            for agent, request in steps.items()
+            tool_call(
+                name=f"ask_{agent}",
+                args={"request": "; ".join(p)[:MAX_REQUEST]},
+                id=f"call_{uuid4().hex}",
+            )
+            for agent, p in asked.items()
         ],
         usage_metadata=plan.usage_metadata,
         response_metadata=plan.response_metadata,

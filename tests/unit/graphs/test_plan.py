@@ -1,5 +1,6 @@
 """The coordinator's planning step and the check on the client ids a specialist uses."""
 
+import pytest
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
@@ -7,7 +8,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from aimesh.agents.specialist import Specialist
 from aimesh.context import Context
 from aimesh.graphs.coordinator import build_coordinator
-from aimesh.graphs.plan import plan_tool
+from aimesh.graphs.plan import plan_tool, question_parts
 from aimesh.graphs.run import ask
 from tests.fakes import call, calls, scripted
 from tests.unit.graphs.test_coordinator import DOUBLER, SQUARER
@@ -30,21 +31,24 @@ def run(model, question, *, thread_id="t", saver=None, specialists=(DOUBLER, SQU
     return ask(graph, question, context=PLANNED, thread_id=thread_id)
 
 
-def plan(*steps: tuple[str, str]) -> AIMessage:
-    return calls(call("plan", "p1", steps=[{"agent": a, "request": r} for a, r in steps]))
+def plan(*agents: str) -> AIMessage:
+    return calls(call("plan", "p1", steps=[{"agent": a} for a in agents]))
 
 
 async def test_a_two_part_question_is_planned_and_both_specialists_run():
     model = scripted(
         {
-            "plan": [plan(("doubler", "double 3"), ("squarer", "square 3"))],
+            "plan": [plan("doubler", "squarer")],
             "ask_doubler": [AIMessage("Double is 6 and square is 9.")],
             "double": [calls(call("double", "d1", x=3))],
             "square": [calls(call("square", "s1", x=3))],
         }
     )
-    result = await run(model, "double and square 3")
+    result = await run(model, "What is double 3, and what is the square of 3?")
     assert sorted(result.agents) == ["doubler", "squarer"]
+    prompts = {info.tools[0]: msgs[-1].text for msgs, info in model.seen if info.tools}
+    assert "Request from the coordinator: What is double 3\n" in prompts["double"]
+    assert "Request from the coordinator: what is the square of 3?" in prompts["square"]
     assert result.answer == "Double is 6 and square is 9."
     plan_call = next(info for _, info in model.seen if "plan" in info.tools)
     assert plan_call.kwargs["tool_choice"] == "plan" and plan_call.tools == ["plan"]
@@ -56,34 +60,58 @@ async def test_a_two_part_question_is_planned_and_both_specialists_run():
 async def test_a_specialist_named_twice_in_a_plan_is_asked_once():
     model = scripted(
         {
-            "plan": [plan(("doubler", "double 3"), ("doubler", "double 3 again"))],
+            "plan": [plan("doubler", "doubler")],
             "ask_doubler": [AIMessage("Double is 6.")],
             "double": [calls(call("double", "d1", x=3))],
         }
     )
-    result = await run(model, "double 3")
+    result = await run(model, "Double 3, and what is double 3 again?")
     assert result.agents == ["doubler"] and len(result.tool_calls) == 1
 
 
 async def test_an_empty_plan_says_what_cannot_be_answered_and_gives_no_figure():
-    model = scripted({"plan": [plan()]})
+    model = scripted({"plan": [plan("none")]})
     result = await run(model, "What is the price elasticity of orange juice?")
     assert result.agents == [] and result.tool_calls == []
     assert result.answer.startswith("None of aimesh's analyses answers this question")
     assert "doubler: Doubles numbers." in result.answer
 
 
-def test_the_plan_tool_names_only_the_specialists_and_at_most_three_steps():
-    steps = plan_tool([DOUBLER, SQUARER])["function"]["parameters"]["properties"]["steps"]
-    assert steps["items"]["properties"]["agent"]["enum"] == ["doubler", "squarer"]
-    assert steps["maxItems"] == 2
+def test_the_plan_tool_has_one_step_per_part_naming_a_specialist_or_none():
+    steps = plan_tool([DOUBLER, SQUARER], 2)["function"]["parameters"]["properties"]["steps"]
+    assert steps["items"]["properties"]["agent"]["enum"] == ["doubler", "squarer", "none"]
+    assert steps["minItems"] == steps["maxItems"] == 2
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        ("Which clients will churn, and why?", ["Which clients will churn, and why?"]),
+        (
+            "Is C00042 billed right, and what price should it pay?",
+            ["Is C00042 billed right", "what price should it pay?"],
+        ),
+        ("Who churns? Who is overbilled?", ["Who churns?", "Who is overbilled?"]),
+        (
+            "For C00905: its churn risk, and what is its best price?",
+            ["For C00905: its churn risk", "what is its best price?"],
+        ),
+        ("Can we raise its rate, and by how much?", ["Can we raise its rate, and by how much?"]),
+        (
+            "Who may churn, who is billed oddly, how would prices move, and what else is new?",
+            ["Who may churn", "who is billed oddly", "how would prices move, what else is new?"],
+        ),
+    ],
+)
+def test_a_question_is_split_into_the_asks_it_joins(question, parts):
+    assert question_parts(question) == parts
 
 
 async def test_a_client_id_nobody_gave_is_refused_before_the_tool_runs():
     invented = calls(call("lookup", "l1", client_id="C01234"))  # the id is the model's own
     model = scripted(
         {
-            "plan": [plan(("looker", "look up client C01234"))],
+            "plan": [plan("looker")],
             "lookup": [invented, invented, invented],
             "ask_looker": [AIMessage("No client could be looked up.")],
         }
@@ -102,7 +130,7 @@ async def test_a_client_id_nobody_gave_is_refused_before_the_tool_runs():
 async def test_client_ids_from_the_question_or_an_earlier_result_are_used():
     model = scripted(
         {
-            "plan": [plan(("looker", "look up c42")), plan(("looker", "the client found before"))],
+            "plan": [plan("looker"), plan("looker")],
             "ask_looker": [AIMessage("Found."), AIMessage("Found again.")],
             "lookup": [
                 calls(call("lookup", "l1", client_id="C00042")),  # the question wrote c42
