@@ -212,15 +212,6 @@ class Settings(BaseSettings):
         ge=0,
         description="RAM for the local model's prompt-prefix cache (MB); 0 turns it off.",
     )
-    local_prompt_lookup_tokens: int = Field(
-        default=0,
-        ge=0,
-        le=10,
-        description=(
-            "Prompt-lookup decoding: tokens drafted from the prompt per step (answers copy "
-            "figures from tool results); 0 turns it off."
-        ),
-    )
 
     # --- coordinator -------------------------------------------------------------
     max_question_chars: int = Field(default=2000, ge=10)

@@ -74,7 +74,7 @@ async def main(runs: int) -> None:
         for i in range(runs):
             times = CallTimes()
             result = await ask(
-                graph, question, context=context, thread_id=f"bench-{i}", on_event=times
+                graph, question, context=context, thread_id=f"bench-{i}-{question}", on_event=times
             )
             samples.append((time.perf_counter() - times.start, result, times.calls))
         rows.append(summarise(question, samples))

@@ -29,7 +29,8 @@ class GivenState(AgentState[Any]):
     """A specialist's state, with the texts its client ids must come from.
 
     ``given``: the thread's questions and successful tool results (the delegation puts
-    them here); absent, only the specialist's own input messages count.
+    them here; recalled memory is not among them); absent, only the specialist's own
+    input messages count.
     """
 
     given: NotRequired[list[str]]
@@ -58,7 +59,11 @@ def was_given(client_id: str, texts: Iterable[str], book: ClientBook) -> bool:
     for text in texts:
         if _mentions(text, value) or (key is not None and _mentions(text, key)):
             return True
-        if book.sample and key in {_normalized(book, m) for m in SAMPLE_LIKE.findall(text)}:
+        if (
+            book.sample
+            and key is not None
+            and key in {_normalized(book, m) for m in SAMPLE_LIKE.findall(text)}
+        ):
             return True
     return False
 

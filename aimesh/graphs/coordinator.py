@@ -86,7 +86,7 @@ class Coordinator:
         if reply.tool_calls:
             check_delegations(messages, reply, runtime.context)
             return {"messages": [reply]}
-        if first:  # an empty plan: no specialist fits the question
+        if first and runtime.context.plan:  # an empty plan: no specialist fits
             return {
                 "messages": [reply.model_copy(update={"content": cannot_answer(self.specialists)})]
             }
@@ -99,7 +99,8 @@ class Coordinator:
         bound = self.model.bind_tools([plan_tool(self.specialists, len(parts))], tool_choice=PLAN)
         # the parts come last, so the system prompt and tool catalogue stay a cached prefix
         request = [system, *prompt[1:], HumanMessage(parts_note(parts))]
-        return delegations(await bound.ainvoke(request), parts)
+        names = [s.name for s in self.specialists]
+        return delegations(await bound.ainvoke(request), parts, names)
 
     async def grounded(
         self,

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from aimesh.agents.specialist import Specialist, SpecialistReport
 from aimesh.context import Context
+from aimesh.graphs.answer_check import tool_sources
 from aimesh.graphs.events import DELEGATE_KEY
 from aimesh.graphs.state import current_turn
 
@@ -52,22 +53,6 @@ def earlier_work(messages: list, agent: str) -> str:
     return "Earlier in this conversation:\n" + "\n".join(lines) if lines else ""
 
 
-def given_texts(messages: list) -> list[str]:
-    """What the user and the tools said in the thread: the source of usable client ids.
-
-    Args:
-        messages: The coordinator thread's messages.
-
-    Returns:
-        The text of every question and of every successful specialist report.
-    """
-    return [
-        m.text
-        for m in messages
-        if isinstance(m, HumanMessage) or (isinstance(m, ToolMessage) and m.status == "success")
-    ]
-
-
 def specialist_prompt(messages: list, agent: str, request: str) -> str:
     """The message a specialist gets: earlier work, the request, the user's question last.
 
@@ -108,7 +93,7 @@ def delegation_tool(
         prompt = specialist_prompt(state["messages"], specialist.name, request)
         if state.get("memory"):
             prompt = "\n".join(["Shared memory (recalled):", *state["memory"], "", prompt])
-        given = given_texts(state["messages"])
+        given = tool_sources(state["messages"])
         out = await agent.ainvoke(
             {"messages": [HumanMessage(prompt)], "given": given}, context=runtime.context
         )

@@ -41,12 +41,13 @@ LOWERING = frozenset(
 PRICE_NOUNS = frozenset({"price", "prices", "pricing"})
 PRICE_MOVES = {
     **dict.fromkeys(["raise", "raises", "raising", "raised", "increase", "increases"], "raise"),
-    **dict.fromkeys(["increasing", "increased", "hike", "higher"], "raise"),
+    **dict.fromkeys(["increasing", "increased", "hike"], "raise"),
     **dict.fromkeys(["cut", "cuts", "cutting", "reduce", "reduces", "reducing"], "cut"),
     **dict.fromkeys(["reduced", "reduction", "lower", "lowers", "lowering"], "cut"),
     **dict.fromkeys(["lowered", "decrease", "decreases", "decreasing", "discount"], "cut"),
     **dict.fromkeys(["keep", "keeping", "unchanged", "maintain"], "keep"),
 }
+NEGATIONS = frozenset({"not", "never", "isn", "aren", "wasn", "nor"})
 WINDOW = 4
 """Most words between a direction word and what it is about (``high likelihood of churn``)."""
 
@@ -63,6 +64,21 @@ class Subject:
     def label(self) -> str:
         """The subject in a problem sentence: the client id, or ``the segment``."""
         return self.client_id or "the segment"
+
+
+def find_ids(text: str, ids: Collection[str]) -> list[re.Match[str]]:
+    """Where ``text`` names one of ``ids``, in order (the longest id where two overlap).
+
+    An id counts as a whole token, never as part of a figure: ``1042`` is not found in
+    ``$1,042.00`` nor in ``10.42%``. Ids may contain spaces and dashes (``Acme Corp``).
+    """
+    found: list[re.Match[str]] = []
+    for client_id in sorted(ids, key=len, reverse=True):
+        pattern = rf"(?<![\w.,$-]){re.escape(client_id)}(?![\w%-]|[.,]\d)"
+        for match in re.finditer(pattern, text, re.IGNORECASE):
+            if all(match.end() <= m.start() or match.start() >= m.end() for m in found):
+                found.append(match)
+    return sorted(found, key=lambda m: m.start())
 
 
 def faithfulness_problems(
@@ -83,37 +99,45 @@ def faithfulness_problems(
         One sentence per problem, in order of appearance, without repeats.
     """
     subjects = _subjects(findings, cited)
-    ids = set(book_ids) | {s for s in subjects if s is not None}
-    problems = _unscored(answer, subjects, cited, book_ids)
-    for client_id, clause in clauses(answer, ids):
+    scored = {s for s in subjects if s is not None}
+    problems = _unscored(answer, scored, cited, book_ids)
+    for client_id, clause, alone in clauses(answer, scored):
         subject = subjects.get(_default(client_id, subjects))
-        if subject is None:  # a client no result covers: see _unscored
+        if subject is None:
             continue
-        if subject.client_id is not None:
+        if subject.client_id is not None and alone:
             problems += _misplaced(clause, subject, subjects)
         problems += _directions(words(clause), subject)
     return list(dict.fromkeys(problems))
 
 
-def clauses(answer: str, ids: Collection[str]) -> list[tuple[str | None, str]]:
+def clauses(answer: str, ids: Collection[str]) -> list[tuple[str | None, str, bool]]:
     """The answer cut into clauses, each with the client id it is about (None: not said).
 
     A sentence is cut before each client id it names after its first; a sentence naming
-    none is about the client last named on its line.
+    none is about the client last named on its line. The flag is True when the clause's
+    sentence names one client only: its figures are that client's (in "C1 and C2 have
+    81.2% and 75.3%" they are not the last-named client's alone).
     """
-    out: list[tuple[str | None, str]] = []
+    out: list[tuple[str | None, str, bool]] = []
     for line in answer.splitlines():
         current: str | None = None
         for sentence in SENTENCE.split(line):
-            named = [m for m in ID_TOKEN.finditer(sentence) if m.group() in ids]
+            named = find_ids(sentence, ids)
             if not named:
-                out.append((current, sentence))
+                out.append((current, sentence, True))
                 continue
+            alone = len({m.group().lower() for m in named}) == 1
             starts = [0, *(m.start() for m in named[1:]), len(sentence)]
             for match, start, end in zip(named, starts, starts[1:], strict=False):
-                out.append((match.group(), sentence[start:end]))
-            current = named[-1].group()
+                out.append((_canonical(match.group(), ids), sentence[start:end], alone))
+            current = _canonical(named[-1].group(), ids)
     return out
+
+
+def _canonical(written: str, ids: Collection[str]) -> str:
+    """The id as the findings spell it (the answer may change its case)."""
+    return next((i for i in ids if i.lower() == written.lower()), written)
 
 
 def words(text: str) -> list[str]:
@@ -138,26 +162,33 @@ def _readings_of(text: str) -> set[Decimal]:
 
 
 def _default(client_id: str | None, subjects: dict[str | None, Subject]) -> str | None:
-    """The clause's client, else the only client of the findings, else None."""
+    """The clause's client.
+
+    Else the only client of the findings when no segment line states facts too, else
+    None (the segment's lines).
+    """
     clients = [s for s in subjects if s is not None]
-    if client_id is None and len(clients) == 1:
+    if client_id is None and len(clients) == 1 and not subjects[None].facts:
         return clients[0]
     return client_id
 
 
 def _unscored(
-    answer: str,
-    subjects: dict[str | None, Subject],
-    cited: Sequence[str],
-    book_ids: Collection[str],
+    answer: str, scored: Collection[str], cited: Sequence[str], book_ids: Collection[str]
 ) -> list[str]:
-    """Book ids the answer names that no result covers and no cited text names."""
-    allowed = set(subjects) | {t for text in cited for t in ID_TOKEN.findall(text)}
+    """Book ids the answer names that no result covers and no cited text names.
+
+    Tokens made of digits only are not taken for ids (they are figures); ids with
+    spaces are found only among the results' ids.
+    """
+    allowed = {t.lower() for t in scored} | {
+        t.lower() for text in cited for t in ID_TOKEN.findall(text)
+    }
     return [
         f"you named {token}, but no result covers {token}: name only clients that appear "
         "in the results."
-        for token in ID_TOKEN.findall(answer)
-        if token in book_ids and token not in allowed
+        for token in dict.fromkeys(ID_TOKEN.findall(answer))
+        if not token.isdigit() and token in book_ids and token.lower() not in allowed
     ]
 
 
@@ -185,6 +216,8 @@ def _directions(tokens: list[str], subject: Subject) -> list[str]:
     mentions = _mentions(tokens, subject.facts)
     problems = []
     for i, token in enumerate(tokens):
+        if NEGATIONS & set(tokens[max(i - 2, 0) : i]):
+            continue  # "not low": what it is not, not a level
         if token in CHURN_LEVELS or token in FEATURE_LEVELS:
             problems += _level(tokens, i, mentions, subject)
         if token in RAISING or token in LOWERING:
@@ -251,7 +284,7 @@ def _feature_level(said: str, feature: str, subject: Subject) -> list[str]:
 
 def _effect(tokens: list[str], i: int, mentions: dict[int, str], subject: Subject) -> list[str]:
     """A verb of effect: of the feature named last before it, on churn named just after."""
-    named = [j for j in mentions if j < i]
+    named = [j for j in mentions if i - 1 - WINDOW <= j < i]
     if not named or not any(_is_churn(tokens, j) for j in range(i + 1, i + 2 + WINDOW)):
         return []
     feature = mentions[max(named)]

@@ -18,7 +18,7 @@ is what it does well (16/16 single-specialist questions); see
 """
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 from uuid import uuid4
 
@@ -55,7 +55,7 @@ def question_parts(question: str) -> list[str]:
     A clause starts a new ask after "and"/"or"/"but"/"then" or a comma when its first word
     is a question word, an auxiliary or an imperative ("..., and what price should we
     offer") and has three words or more ("and why?" stays with the one before it); a
-    lead-in ending in ":" opens the part after it.
+    lead-in (:func:`_lead_in`) opens the part after it.
 
     Args:
         question: The user's question.
@@ -64,15 +64,29 @@ def question_parts(question: str) -> list[str]:
         1 to :data:`MAX_PARTS` parts, in order.
     """
     parts: list[str] = []
-    lead = ""  # a lead-in ending in ":" ("For C00905:") opens the next part
+    lead = ""  # a lead-in ("For C00905:") opens the next part
     for sentence in _SENTENCE.split(question.strip()):
         for clause in _CLAUSE.split(sentence):
             clause = f"{lead} {clause.strip(' ,')}".strip()
-            lead = clause if clause.endswith(":") else ""
+            lead = clause if _lead_in(clause) else ""
             if clause and not lead:
                 parts.append(clause)
+    if lead:  # the question ended on a lead-in: it belongs to the part before
+        parts = [*parts[:-1], f"{parts[-1]} {lead}"] if parts else [lead]
     parts = parts or [question.strip()]
     return [*parts[: MAX_PARTS - 1], ", ".join(parts[MAX_PARTS - 1 :])][: len(parts)]
+
+
+def _lead_in(clause: str) -> bool:
+    """Whether a clause only opens the next one.
+
+    It does when it ends in ":" ("For C00905:"), or has three words or fewer and does not
+    start an ask ("For C00905,", "Then,", "C00042 vs.").
+    """
+    words = clause.split()
+    return clause.endswith(":") or (
+        len(words) <= 3 and re.match(rf"(?:{CLAUSE_START})\b", clause, re.IGNORECASE) is None
+    )
 
 
 def plan_tool(specialists: Sequence[Specialist], parts: int) -> dict[str, Any]:
@@ -111,24 +125,26 @@ def parts_note(parts: Sequence[str]) -> str:
     return "\n".join([f"The question has {len(parts)} part(s):", *lines])
 
 
-def delegations(plan: AIMessage, parts: Sequence[str]) -> AIMessage:
+def delegations(plan: AIMessage, parts: Sequence[str], names: Collection[str]) -> AIMessage:
     """The coordinator message that runs a plan: one ``ask_<agent>`` call per specialist.
 
-    A specialist's request is the part (or parts) it answers; ``none`` steps are dropped.
+    A specialist's request is the part (or parts) it answers.
     The plan's usage and metadata stay on the message (the model's call produced it).
 
     Args:
         plan: The model's reply holding one ``plan`` tool call.
         parts: The question's parts, in the plan's step order.
+        names: The specialists' names; a step naming anything else (``none``) is dropped.
 
     Returns:
         An AIMessage whose tool calls are the delegations, none when no step names one.
     """
     asked: dict[str, list[str]] = {}
-    steps = [s for call in plan.tool_calls for s in call["args"].get("steps", [])]
+    steps = [s for call in plan.tool_calls for s in call["args"].get("steps") or []]
     for part, step in zip(parts, steps, strict=False):
-        if step["agent"] != NONE:
-            asked.setdefault(str(step["agent"]), []).append(part)
+        agent = step.get("agent") if isinstance(step, dict) else step
+        if isinstance(agent, str) and agent in names:  # an unconstrained model: any text
+            asked.setdefault(agent, []).append(part)
     return AIMessage(
         content="",
         tool_calls=[

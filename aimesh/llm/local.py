@@ -48,8 +48,6 @@ class LocalChatModel(BaseChatModel):
             re-read the whole conversation: the cache restores the longest cached prefix
             (a churn question and its follow-up: 183 s and 288 s without, 148 s and
             169 s with, one run each).
-        prompt_lookup_tokens: Tokens drafted per step by prompt-lookup decoding
-            (llama-cpp-python's ``LlamaPromptLookupDecoding``), 0 = none.
         temperature: Sampling temperature (0 = greedy).
         max_tokens: Cap on generated tokens per model call.
     """
@@ -58,7 +56,6 @@ class LocalChatModel(BaseChatModel):
     n_ctx: int = 8192
     n_threads: int | None = None
     prompt_cache_mb: int = 2048
-    prompt_lookup_tokens: int = 0
     temperature: float = 0.0
     max_tokens: int = 512
 
@@ -73,7 +70,6 @@ class LocalChatModel(BaseChatModel):
             n_ctx=settings.local_n_ctx,
             n_threads=settings.local_threads,
             prompt_cache_mb=settings.local_prompt_cache_mb,
-            prompt_lookup_tokens=settings.local_prompt_lookup_tokens,
             temperature=settings.temperature,
             max_tokens=settings.max_output_tokens,
         )
@@ -212,13 +208,7 @@ class LocalChatModel(BaseChatModel):
         """The ``llama_cpp.Llama`` instance, loaded on first use (caller holds the lock)."""
         if self._llama is None:
             threads = self.n_threads or os.cpu_count()
-            self._llama = _load(
-                self.model_path,
-                self.n_ctx,
-                threads,
-                self.prompt_cache_mb,
-                self.prompt_lookup_tokens,
-            )
+            self._llama = _load(self.model_path, self.n_ctx, threads, self.prompt_cache_mb)
         return self._llama
 
     def _decide(
@@ -359,11 +349,8 @@ def _usage(usage: dict[str, int]) -> UsageMetadata:
     )
 
 
-def _load(path: Path, n_ctx: int, n_threads: int | None, cache_mb: int, lookup: int) -> Any:
-    """Load a GGUF file with llama-cpp-python.
-
-    With a prompt cache of ``cache_mb`` MB, and prompt-lookup decoding drafting ``lookup``
-    tokens per step when ``lookup`` > 0.
+def _load(path: Path, n_ctx: int, n_threads: int | None, cache_mb: int) -> Any:
+    """Load a GGUF file with llama-cpp-python, with a prompt cache of ``cache_mb`` MB.
 
     Raises:
         ProviderError: llama-cpp-python is not installed.
@@ -371,20 +358,12 @@ def _load(path: Path, n_ctx: int, n_threads: int | None, cache_mb: int, lookup: 
     """
     try:
         from llama_cpp import Llama, LlamaRAMCache
-        from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
     except ImportError as exc:
         raise ProviderError(
             "llama-cpp-python is not installed; pip install llama-cpp-python==0.3.36"
         ) from exc
     try:
-        draft = LlamaPromptLookupDecoding(num_pred_tokens=lookup) if lookup else None
-        llama = Llama(
-            model_path=str(path),
-            n_ctx=n_ctx,
-            n_threads=n_threads,
-            draft_model=draft,
-            verbose=False,
-        )
+        llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
     except ValueError as exc:  # llama-cpp's "Failed to load model from file"
         raise ModelFileError(
             f"cannot load the GGUF file {path}: {exc}; point AIMESH_GGUF_PATH to a valid GGUF"

@@ -1,6 +1,6 @@
 import pytest
 
-from aimesh.graphs.faithfulness import clauses, faithfulness_problems
+from aimesh.graphs.faithfulness import clauses, faithfulness_problems, find_ids
 from aimesh.portfolio.wording import Finding
 
 SAFE = Finding(
@@ -135,8 +135,25 @@ def test_a_segments_price_raise_described_as_a_cut_is_a_problem():
 
 def test_clauses_are_cut_at_each_client_id():
     assert clauses("C00007 is high, C00042 is low. Both are clients.\nAnd more.", BOOK) == [
-        ("C00007", "C00007 is high, "),
-        ("C00042", "C00042 is low."),
-        ("C00042", "Both are clients."),
-        (None, "And more."),
+        ("C00007", "C00007 is high, ", False),
+        ("C00042", "C00042 is low.", False),
+        ("C00042", "Both are clients.", True),
+        (None, "And more.", True),
     ]
+
+
+def test_numbers_are_not_taken_for_ids_of_a_book_with_numeric_ids():
+    found = find_ids("Client 1042 pays $1,042.00, 10.42% of 1042.", ["1042"])
+    assert [m.start() for m in found] == [7, 38]
+
+
+def test_ids_with_spaces_are_found_and_figures_of_two_clients_in_one_sentence_pass():
+    assert [m.group() for m in find_ids("acme corp and Beta LLC", ["Acme Corp", "Beta LLC"])] == [
+        "acme corp",
+        "Beta LLC",
+    ]
+    assert [c[2] for c in clauses("C00007 and C00042 have 81.2% and 2.3%.", BOOK)] == [False, False]
+
+
+def test_a_negated_level_is_not_a_claim():
+    assert problems("C00042's churn risk is not high.") == []

@@ -8,7 +8,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from aimesh.agents.specialist import Specialist
 from aimesh.context import Context
 from aimesh.graphs.coordinator import build_coordinator
-from aimesh.graphs.plan import plan_tool, question_parts
+from aimesh.graphs.plan import delegations, plan_tool, question_parts
 from aimesh.graphs.run import ask
 from tests.fakes import call, calls, scripted
 from tests.unit.graphs.test_coordinator import DOUBLER, SQUARER
@@ -57,6 +57,14 @@ async def test_a_two_part_question_is_planned_and_both_specialists_run():
     assert [info.kwargs["tool_choice"] for info in follow_up] == [None]
 
 
+def test_a_plan_naming_no_known_specialist_is_no_delegation():
+    written = calls(
+        call("plan", "p1", steps=[{"specialist": "doubler"}, "squarer", {"agent": "x"}])
+    )
+    planned = delegations(written, ["a b c", "d e f", "g h i"], ["doubler", "squarer"])
+    assert [c["args"] for c in planned.tool_calls] == [{"request": "d e f"}]
+
+
 async def test_a_specialist_named_twice_in_a_plan_is_asked_once():
     model = scripted(
         {
@@ -97,6 +105,12 @@ def test_the_plan_tool_has_one_step_per_part_naming_a_specialist_or_none():
             ["For C00905: its churn risk", "what is its best price?"],
         ),
         ("Can we raise its rate, and by how much?", ["Can we raise its rate, and by how much?"]),
+        (
+            "For C00905, what is the churn risk, and what price should we offer?",
+            ["For C00905 what is the churn risk", "what price should we offer?"],
+        ),
+        ("Compare C00042 vs. C00050.", ["Compare C00042 vs. C00050."]),
+        ("Top churn risks. Thanks.", ["Top churn risks. Thanks."]),
         (
             "Who may churn, who is billed oddly, how would prices move, and what else is new?",
             ["Who may churn", "who is billed oddly", "how would prices move, what else is new?"],
