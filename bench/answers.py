@@ -88,7 +88,8 @@ async def main(name: str) -> None:
             }
         )
         print(
-            f"[{i + 1}/{len(questions)}] {rows[-1]['wall_s']:6.1f} s {result.check or '-':10} {question}"
+            f"[{i + 1}/{len(questions)}] {rows[-1]['wall_s']:6.1f} s "
+            f"{result.check or '-':10} {question}"
         )
     checks = Counter(r["check"] for r in rows)
     summary = {

@@ -47,9 +47,12 @@ MEMORY_HEADER = (
 
 
 def findings(messages: list[AnyMessage]) -> str:
-    """The current question's tool results as plain text: the answer of last resort."""
-    results = tool_sources(current_turn(messages))
-    return "\n\n".join(results) if results else "The specialists returned no figures."
+    """The current question's tool results as plain text: the answer of last resort.
+
+    One paragraph per line (a finding per client), so a markdown view keeps them apart.
+    """
+    lines = [line for text in tool_sources(current_turn(messages)) for line in text.splitlines()]
+    return "\n\n".join(lines) if lines else "The specialists returned no figures."
 
 
 class Coordinator:
