@@ -61,6 +61,7 @@ class Coordinator:
     Args:
         model: Chat model (normally the provider chain).
         tools: The delegation tools.
+        specialists: The specialists behind them (the plan names them).
     """
 
     def __init__(
