@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from coordinator_routing import QUESTIONS as ROUTING
 from langgraph.checkpoint.memory import InMemorySaver
@@ -89,13 +90,21 @@ async def main(name: str) -> None:
         )
         print(
             f"[{i + 1}/{len(questions)}] {rows[-1]['wall_s']:6.1f} s "
-            f"{result.check or '-':10} {question}"
+            f"{result.check or '-':10} {question}",
+            flush=True,
         )
+        write(name, rows, len(questions))
+
+
+def write(name: str, rows: list[dict[str, Any]], planned: int) -> None:
+    """Write the answers so far with their totals (after every question: a cut run keeps
+    what it asked)."""
     checks = Counter(r["check"] for r in rows)
     summary = {
         "benchmark": f"answers_{name}",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "questions": len(rows),
+        "planned": planned,
         "checks": dict(checks),
         "routed_right": sum(bool(r["right"]) for r in rows) if name == "routing" else None,
         "wall_s_median": statistics.median(r["wall_s"] for r in rows),
