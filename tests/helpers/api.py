@@ -32,6 +32,7 @@ def api_settings(home: Path, tmp_path: Path, **overrides) -> Settings:
     return Settings(
         home=home,
         providers=["local"],
+        plan_providers=[],  # the scripted model stands in for the local one: native tool calls
         database_url=database,
         retention_sweep_s=3600,
         **overrides,
