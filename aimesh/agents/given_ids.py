@@ -20,6 +20,7 @@ from langgraph.types import Command
 from aimesh.context import Context
 from aimesh.errors import UnknownClientError
 from aimesh.portfolio.book import ClientBook
+from aimesh.portfolio.ids import find_ids
 
 SAMPLE_LIKE = re.compile(r"\bC\d{1,6}\b", re.IGNORECASE)
 """How people write a sample client id (``C42``, ``c00042``)."""
@@ -34,12 +35,6 @@ class GivenState(AgentState[Any]):
     """
 
     given: NotRequired[list[str]]
-
-
-def _mentions(text: str, value: str) -> bool:
-    """Whether ``value`` occurs in ``text`` as a whole token, ignoring case."""
-    pattern = rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])"
-    return re.search(pattern, text, re.IGNORECASE) is not None
 
 
 def _normalized(book: ClientBook, value: str) -> str | None:
@@ -57,7 +52,7 @@ def was_given(client_id: str, texts: Iterable[str], book: ClientBook) -> bool:
     value = client_id.strip()
     key = _normalized(book, value)
     for text in texts:
-        if _mentions(text, value) or (key is not None and _mentions(text, key)):
+        if find_ids(text, [value] if key is None else [value, key]):
             return True
         if (
             book.sample

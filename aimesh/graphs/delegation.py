@@ -12,6 +12,7 @@ from aimesh.agents.specialist import Specialist, SpecialistReport
 from aimesh.context import Context
 from aimesh.graphs.answer_check import tool_sources
 from aimesh.graphs.events import DELEGATE_KEY
+from aimesh.graphs.plan import question_parts
 from aimesh.graphs.state import current_turn
 
 Request = Annotated[
@@ -54,29 +55,38 @@ def earlier_work(messages: list, agent: str) -> str:
 
 
 def specialist_prompt(messages: list, agent: str, request: str) -> str:
-    """The message a specialist gets: earlier work, the request, the user's question last.
+    """The message a specialist gets: earlier work, the request and the user's question.
 
     The user's own question travels with the coordinator's request, so client ids and
-    intent reach the specialist even when the coordinator's wording drops them. It comes
-    last because a small model follows the last text most: with the question first, the
-    local model took a request that paraphrased the churn ranking over the client id the
-    user named (1/1 wrong; 5/5 right with the question last).
+    intent reach the specialist even when the coordinator's wording drops them. Whatever
+    comes last is what a small model follows most, so:
+
+    - a request in the model's own words comes before the question: with the question
+      first, the local model took a request that paraphrased the churn ranking over the
+      client id the user named (1/1 wrong; 5/5 right with the question last);
+    - a request that is parts of the question itself (a plan's, :mod:`aimesh.graphs.plan`)
+      comes after it, as the part to answer: with the whole two-part question last, the
+      churn analyst filtered its ranking by the other part's "billed out of line" (3/3 calls
+      refused) and no churn result came back.
 
     Args:
         messages: The coordinator thread's messages (the current question is the last
             human message).
         agent: Specialist name.
-        request: The coordinator's request.
+        request: The coordinator's request (a plan's parts are joined by ``"; "``).
 
     Returns:
         The prompt text.
     """
     question = next(m.text for m in reversed(messages) if isinstance(m, HumanMessage))
-    parts = [earlier_work(messages, agent)]
-    if request.strip() != question.strip():
-        parts.append(f"Request from the coordinator: {request}")
-    parts.append(f"The user asks: {question}")
-    return "\n\n".join(filter(None, parts))
+    asked = f"The user asks: {question}"
+    if request.strip() == question.strip():
+        parts = [asked]
+    elif set(request.split("; ")) <= set(question_parts(question)):
+        parts = [asked, f"Answer only this part of it (other analysts answer the rest): {request}"]
+    else:
+        parts = [f"Request from the coordinator: {request}", asked]
+    return "\n\n".join(filter(None, [earlier_work(messages, agent), *parts]))
 
 
 def delegation_tool(

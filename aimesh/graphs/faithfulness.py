@@ -8,7 +8,8 @@ Finding`, whose ``facts`` hold the direction words computed by code):
   neither this client's finding, the results' other lines nor the question) is misplaced;
 - **directions**: ``high``/``low``/``moderate`` next to a churn word, ``short``/``long``/
   ``high``/``low`` next to a feature, ``raises``/``lowers`` (and synonyms) after a feature
-  and before a churn word, and a price ``raise``/``cut``/``keep`` must match the facts;
+  and before a churn word, ``increase``/``decrease`` of churn where no feature is named
+  (a price change's effect), and a price ``raise``/``cut``/``keep`` must match the facts;
 - **unscored clients**: a client id of the book named in the answer must appear in a result
   or in the question.
 
@@ -24,7 +25,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from aimesh.graphs.grounding import numbers_in, readings
-from aimesh.portfolio.wording import CHURN, PRICE, Finding, level_key, spoken
+from aimesh.portfolio.ids import find_ids
+from aimesh.portfolio.wording import CHURN, CHURN_CHANGE, PRICE, Finding, level_key, spoken
 
 SENTENCE = re.compile(r"(?<=[.!?;])\s+")
 ID_TOKEN = re.compile(r"[\w-]+")
@@ -64,21 +66,6 @@ class Subject:
     def label(self) -> str:
         """The subject in a problem sentence: the client id, or ``the segment``."""
         return self.client_id or "the segment"
-
-
-def find_ids(text: str, ids: Collection[str]) -> list[re.Match[str]]:
-    """Where ``text`` names one of ``ids``, in order (the longest id where two overlap).
-
-    An id counts as a whole token, never as part of a figure: ``1042`` is not found in
-    ``$1,042.00`` nor in ``10.42%``. Ids may contain spaces and dashes (``Acme Corp``).
-    """
-    found: list[re.Match[str]] = []
-    for client_id in sorted(ids, key=len, reverse=True):
-        pattern = rf"(?<![\w.,$-]){re.escape(client_id)}(?![\w%-]|[.,]\d)"
-        for match in re.finditer(pattern, text, re.IGNORECASE):
-            if all(match.end() <= m.start() or match.start() >= m.end() for m in found):
-                found.append(match)
-    return sorted(found, key=lambda m: m.start())
 
 
 def faithfulness_problems(
@@ -229,7 +216,8 @@ def _directions(tokens: list[str], subject: Subject) -> list[str]:
 
 def _mentions(tokens: list[str], facts: dict[str, str]) -> dict[int, str]:
     """Where the clause names a feature the facts know: first word's index -> feature."""
-    features = {key.removesuffix(".level") for key in facts if key not in (CHURN, PRICE)}
+    subjects = (CHURN, PRICE, CHURN_CHANGE)
+    features = {key.removesuffix(".level") for key in facts if key not in subjects}
     found = {}
     for feature in features:
         name = spoken(feature).split()
@@ -283,9 +271,16 @@ def _feature_level(said: str, feature: str, subject: Subject) -> list[str]:
 
 
 def _effect(tokens: list[str], i: int, mentions: dict[int, str], subject: Subject) -> list[str]:
-    """A verb of effect: of the feature named last before it, on churn named just after."""
+    """A verb of effect: of the feature named last before it, on churn named just after.
+
+    With no feature named before it, the verb is a change of churn itself (``a 1.2% decrease
+    in churn probability``, ``churn risk would increase``): see :func:`_churn_change`.
+    """
     named = [j for j in mentions if i - 1 - WINDOW <= j < i]
-    if not named or not any(_is_churn(tokens, j) for j in range(i + 1, i + 2 + WINDOW)):
+    churn_after = any(_is_churn(tokens, j) for j in range(i + 1, i + 2 + WINDOW))
+    if not named:
+        return _churn_change(tokens, i, churn_after, subject)
+    if not churn_after:
         return []
     feature = mentions[max(named)]
     fact = subject.facts.get(feature)
@@ -297,6 +292,27 @@ def _effect(tokens: list[str], i: int, mentions: dict[int, str], subject: Subjec
     return [
         f"you wrote that {spoken(feature)} {said} {subject.label}'s churn risk; the "
         f"finding says {shown}: {fact} churn risk."
+    ]
+
+
+def _churn_change(tokens: list[str], i: int, churn_after: bool, subject: Subject) -> list[str]:
+    """A rise or fall of churn (a churn word within ``WINDOW`` words of the verb).
+
+    A verb next to a price noun (``price increase``, ``raising the price``) is about the
+    price, not churn (:func:`_price`).
+    """
+    fact = subject.facts.get(CHURN_CHANGE)
+    churn_before = any(_is_churn(tokens, j) for j in range(i - WINDOW, i))
+    near = tokens[max(i - 1, 0) : i] + tokens[i + 1 : i + 3]
+    if fact is None or not (churn_after or churn_before) or PRICE_NOUNS & set(near):
+        return []
+    said = "raises" if tokens[i] in RAISING else "lowers"
+    if fact == said:
+        return []
+    result = "leaves it unchanged" if fact == "keeps" else f"{fact} it"
+    return [
+        f"you wrote '{tokens[i]}' of {subject.label}'s churn risk; the finding says the "
+        f"price change {result}."
     ]
 
 

@@ -42,7 +42,7 @@ MAX_PARTS = 3
 CLAUSE_START = (
     "what|which|who|whom|whose|how|why|when|where|is|are|was|were|do|does|did|can|could|"
     "should|would|will|has|have|show|list|give|find|recommend|tell|rank|compare|check|"
-    "also|plus"
+    "also|plus|a|an|any|some"
 )
 _SENTENCE = re.compile(r"(?<=[?!;:.])\s+")
 _NEW_ASK = rf"(?=(?:{CLAUSE_START})\b\s*\S+\s+\S)"  # an ask of three words or more
@@ -53,9 +53,11 @@ def question_parts(question: str) -> list[str]:
     """Split a question into its asks: sentences, then clauses that start a new ask.
 
     A clause starts a new ask after "and"/"or"/"but"/"then" or a comma when its first word
-    is a question word, an auxiliary or an imperative ("..., and what price should we
-    offer") and has three words or more ("and why?" stays with the one before it); a
-    lead-in (:func:`_lead_in`) opens the part after it.
+    is a question word, an auxiliary, an imperative ("..., and what price should we
+    offer") or an indefinite article ("churn risk, a billing check and any odd bills": a
+    list of asks) and has three words or more ("and why?" stays with the one before it); a
+    lead-in (:func:`_lead_in`) opens the part after it. "the" starts no ask: it more often
+    continues a noun phrase ("clients on fiber and the month-to-month contract").
 
     Args:
         question: The user's question.
@@ -66,9 +68,10 @@ def question_parts(question: str) -> list[str]:
     parts: list[str] = []
     lead = ""  # a lead-in ("For C00905:") opens the next part
     for sentence in _SENTENCE.split(question.strip()):
-        for clause in _CLAUSE.split(sentence):
-            clause = f"{lead} {clause.strip(' ,')}".strip()
-            lead = clause if _lead_in(clause) else ""
+        for raw in (c.strip(" ,") for c in _CLAUSE.split(sentence)):
+            clause = f"{lead} {raw}".strip()
+            # a lead-in opens one part ("C00077: renewal odds"), unless it ends in ":" too
+            lead = clause if _lead_in(raw) and (not lead or raw.endswith(":")) else ""
             if clause and not lead:
                 parts.append(clause)
     if lead:  # the question ended on a lead-in: it belongs to the part before

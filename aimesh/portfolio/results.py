@@ -19,6 +19,7 @@ from aimesh.portfolio.book import BookInfo
 from aimesh.portfolio.filters import Filters, format_filters
 from aimesh.portfolio.wording import (
     CHURN,
+    CHURN_CHANGE,
     PRICE,
     TOP_SHARE,
     ChurnLevel,
@@ -27,6 +28,7 @@ from aimesh.portfolio.wording import (
     FeatureLevel,
     Finding,
     amount,
+    churn_change,
     feature_level,
     level_key,
     months,
@@ -412,7 +414,8 @@ def recommendation_finding(r: PriceRecommendation) -> Finding:
     """The recommendation in words (``price raise of 7.1%``), with its churn and revenue effects.
 
     The move (``raise``/``cut``/``keep``, :func:`~aimesh.portfolio.wording.price_move`) is
-    the finding's ``price`` fact.
+    the finding's ``price`` fact; what it does to the churn probability as printed
+    (:func:`~aimesh.portfolio.wording.churn_change`) its ``churn.change`` fact.
     """
     move = price_move(r.change_pct)
     constraint = "churn risk may not rise" if r.max_churn_increase == 0 else r.constraint
@@ -430,7 +433,8 @@ def recommendation_finding(r: PriceRecommendation) -> Finding:
         f"/month at the recommended price ({usd(r.expected_revenue_change)}/month, "
         f"{r.expected_revenue_change_pct:+.1f}%)."
     )
-    return Finding(client_id=r.client_id, text=text, facts={PRICE: move})
+    churn = churn_change(r.churn_probability_now * 100, r.churn_probability_at_recommended * 100)
+    return Finding(client_id=r.client_id, text=text, facts={PRICE: move, CHURN_CHANGE: churn})
 
 
 class PriceAdvice(BookResult):
@@ -478,7 +482,8 @@ class PriceChangeImpact(SegmentResult):
     def statements(self) -> list[Finding]:
         """The change in words (``Price raise of 5.0%``) with the before and after figures.
 
-        The move is the finding's ``price`` fact.
+        The move is the finding's ``price`` fact; what it does to the expected churners as
+        printed, its ``churn.change`` fact.
         """
         move = price_move(self.change_pct)
         change = (
@@ -491,4 +496,5 @@ class PriceChangeImpact(SegmentResult):
             f"({usd(self.revenue_change)}/month{percent}; {self.priced} clients with a price); "
             f"expected churners {self.churners_before:.1f} now, {self.churners_after:.1f} after."
         )
-        return [Finding(text=text, facts={PRICE: move})]
+        churn = churn_change(self.churners_before, self.churners_after)
+        return [Finding(text=text, facts={PRICE: move, CHURN_CHANGE: churn})]

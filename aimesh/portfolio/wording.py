@@ -31,6 +31,9 @@ CHURN = "churn"
 PRICE = "price"
 """The ``facts`` subject of a recommended or evaluated price change."""
 
+CHURN_CHANGE = "churn.change"
+"""The ``facts`` subject of how a price change moves churn risk: see :func:`churn_change`."""
+
 
 class Finding(BaseModel):
     """One line of a result as the LLM reads it, with the direction words it states.
@@ -42,7 +45,8 @@ class Finding(BaseModel):
         facts: Direction word by subject: ``churn`` -> ``high``/``moderate``/``low``; a
             driver feature (``contract``) -> ``raises``/``lowers``; ``<feature>.level``
             (``tenure_months.level``) -> ``short``/``long``/``low``/``high``/``typical``;
-            ``price`` -> ``raise``/``cut``/``keep``.
+            ``price`` -> ``raise``/``cut``/``keep``; ``churn.change`` (a price change's
+            effect on churn risk) -> ``raises``/``lowers``/``keeps``.
     """
 
     client_id: str | None = None
@@ -98,6 +102,16 @@ def price_move(change_pct: float) -> PriceMove:
     if round(change_pct, 1) == 0:
         return "keep"
     return "raise" if change_pct > 0 else "cut"
+
+
+def churn_change(before: float, after: float, places: int = 1) -> Effect | Literal["keeps"]:
+    """How churn moves from ``before`` to ``after`` as the finding prints them.
+
+    Equal once rounded to ``places`` decimals (``1.2%`` to ``1.2%``): ``keeps``.
+    """
+    if round(after, places) == round(before, places):
+        return "keeps"
+    return "raises" if after > before else "lowers"
 
 
 def spoken(feature: str) -> str:

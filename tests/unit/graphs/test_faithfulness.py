@@ -1,6 +1,6 @@
 import pytest
 
-from aimesh.graphs.faithfulness import clauses, faithfulness_problems, find_ids
+from aimesh.graphs.faithfulness import clauses, faithfulness_problems
 from aimesh.portfolio.wording import Finding
 
 SAFE = Finding(
@@ -39,7 +39,7 @@ PRICE = [
         text="C01234: recommended price $80.00/month, a 7.1% price raise from $74.70/month "
         "(searched +-15.0%, churn risk may not rise); churn probability 12.0% now, 12.0% at "
         "the recommended price (+0.0 points).",
-        facts={"price": "raise"},
+        facts={"price": "raise", "churn.change": "keeps"},
     ),
     SOURCE,
 ]
@@ -126,6 +126,30 @@ def test_a_price_raise_described_as_a_reduction_is_a_problem(answer, word):
     assert problems("Raising the price keeps its churn risk at 12.0%.", PRICE) == []
 
 
+@pytest.mark.parametrize(
+    ("answer", "word"),
+    [
+        (
+            "The change brings a 1.2% decrease in churn probability, from 12.0% to 12.0%.",
+            "decrease",
+        ),
+        ("At $80.00/month C01234's churn risk would increase to 12.0%.", "increase"),
+        ("C01234's churn probability decreases from 12.0% to 12.0%.", "decreases"),
+    ],
+)
+def test_a_churn_change_the_price_finding_does_not_show_is_a_problem(answer, word):
+    assert problems(answer, PRICE) == [
+        f"you wrote '{word}' of C01234's churn risk; the finding says the price change leaves "
+        "it unchanged."
+    ]
+
+
+def test_a_price_raise_next_to_churn_words_is_about_the_price():
+    answer = "Raising the price of C01234 to $80.00/month would not increase its churn risk."
+    assert problems(answer, PRICE) == []
+    assert problems("The 7.1% price increase leaves churn risk at 12.0%.", PRICE) == []
+
+
 def test_a_segments_price_raise_described_as_a_cut_is_a_problem():
     assert problems("Cutting prices by 5.0% would bring $104.00/month.", IMPACT) == [
         "you described the price change for the segment with 'cutting' (a cut); the finding "
@@ -142,16 +166,7 @@ def test_clauses_are_cut_at_each_client_id():
     ]
 
 
-def test_numbers_are_not_taken_for_ids_of_a_book_with_numeric_ids():
-    found = find_ids("Client 1042 pays $1,042.00, 10.42% of 1042.", ["1042"])
-    assert [m.start() for m in found] == [7, 38]
-
-
-def test_ids_with_spaces_are_found_and_figures_of_two_clients_in_one_sentence_pass():
-    assert [m.group() for m in find_ids("acme corp and Beta LLC", ["Acme Corp", "Beta LLC"])] == [
-        "acme corp",
-        "Beta LLC",
-    ]
+def test_figures_of_two_clients_in_one_sentence_are_nobodys_alone():
     assert [c[2] for c in clauses("C00007 and C00042 have 81.2% and 2.3%.", BOOK)] == [False, False]
 
 

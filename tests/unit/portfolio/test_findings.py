@@ -3,7 +3,7 @@ import pytest
 from aimesh.portfolio import scoring
 from aimesh.portfolio.book import ClientBook
 from aimesh.portfolio.results import ChurnRisks
-from aimesh.portfolio.wording import ChurnScale, Finding, feature_level, price_move
+from aimesh.portfolio.wording import ChurnScale, Finding, churn_change, feature_level, price_move
 
 
 def test_each_clients_figures_are_grouped_under_its_id(sample_book: ClientBook) -> None:
@@ -91,11 +91,13 @@ def test_a_price_raise_is_called_a_raise_in_words(sample_book: ClientBook) -> No
     change = advice.recommendation.change_pct
     move = price_move(change)
     finding = advice.findings[0]
-    assert finding.client_id == "C01234" and finding.facts == {"price": move}
+    assert finding.client_id == "C01234" and finding.facts["price"] == move
     if move != "keep":
         assert f"price {move} of {abs(change):.1f}%" in finding.text
     assert impact.findings[0].text.startswith("Price raise of 8.0% in segment")
-    assert impact.findings[0].facts == {"price": "raise"}
+    # the churn model is monotone in the price: a raise cannot lower churn, a cut cannot raise it
+    assert impact.findings[0].facts == {"price": "raise", "churn.change": "raises"}
+    assert cut.findings[0].facts == {"price": "cut", "churn.change": "lowers"}
     assert cut.findings[0].text.startswith("Price cut of 5.0%")
 
 
@@ -123,6 +125,28 @@ def test_findings_travel_in_the_json_of_a_result(sample_book: ClientBook) -> Non
 )
 def test_price_moves_in_words(change: float, move: str) -> None:
     assert price_move(change) == move
+
+
+def test_a_price_recommendation_states_the_churn_change_it_prints(sample_book: ClientBook) -> None:
+    r = scoring.price_recommendation(sample_book, "C01234").recommendation
+    finding = scoring.price_recommendation(sample_book, "C01234").findings[0]
+    now, then = f"{r.churn_probability_now:.1%}", f"{r.churn_probability_at_recommended:.1%}"
+    assert f"churn probability {now} now, {then} at the recommended price" in finding.text
+    printed = [
+        round(p * 100, 1) for p in (r.churn_probability_now, r.churn_probability_at_recommended)
+    ]
+    expected = {0: "keeps", 1: "raises", -1: "lowers"}[
+        (printed[1] > printed[0]) - (printed[1] < printed[0])
+    ]
+    assert finding.facts["churn.change"] == expected
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "change"),
+    [(1.23, 1.24, "keeps"), (1.2, 1.3, "raises"), (5.0, 4.0, "lowers"), (920.3, 964.7, "raises")],
+)
+def test_churn_changes_in_words_as_printed(before: float, after: float, change: str) -> None:
+    assert churn_change(before, after) == change
 
 
 def test_feature_levels_against_the_median() -> None:

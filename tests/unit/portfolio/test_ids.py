@@ -1,0 +1,17 @@
+from aimesh.portfolio.ids import find_ids
+
+
+def test_numbers_are_not_taken_for_ids_of_a_book_with_numeric_ids():
+    found = find_ids("Client 1042 pays $1,042.00, 10.42% of 1042.", ["1042"])
+    assert [m.start() for m in found] == [7, 38]
+
+
+def test_ids_with_spaces_are_found_in_any_case():
+    found = find_ids("acme corp and Beta LLC", ["Acme Corp", "Beta LLC"])
+    assert [m.group() for m in found] == ["acme corp", "Beta LLC"]
+
+
+def test_the_longest_of_two_overlapping_ids_is_found():
+    assert [
+        m.group() for m in find_ids("Acme Corp East pays", ["Acme Corp", "Acme Corp East"])
+    ] == ["Acme Corp East"]
