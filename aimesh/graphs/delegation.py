@@ -1,5 +1,6 @@
 """Specialists as tools of the coordinator ("agents as tools")."""
 
+from collections.abc import Collection
 from typing import Annotated, Any
 
 from langchain.tools import ToolRuntime
@@ -14,6 +15,7 @@ from aimesh.graphs.answer_check import tool_sources
 from aimesh.graphs.events import DELEGATE_KEY
 from aimesh.graphs.plan import question_parts
 from aimesh.graphs.state import current_turn
+from aimesh.portfolio.ids import named_ids
 
 Request = Annotated[
     str,
@@ -54,38 +56,45 @@ def earlier_work(messages: list, agent: str) -> str:
     return "Earlier in this conversation:\n" + "\n".join(lines) if lines else ""
 
 
-def specialist_prompt(messages: list, agent: str, request: str) -> str:
+def specialist_prompt(
+    messages: list, agent: str, request: str, ids: Collection[str] = frozenset()
+) -> str:
     """The message a specialist gets: earlier work, the request and the user's question.
 
     The user's own question travels with the coordinator's request, so client ids and
-    intent reach the specialist even when the coordinator's wording drops them. Whatever
-    comes last is what a small model follows most, so:
+    intent reach the specialist even when the coordinator's wording drops them; it comes
+    last because a small model follows the last text most: with the question first, the
+    local model took a request that paraphrased the churn ranking over the client id the
+    user named (1/1 wrong; 5/5 right with the question last).
 
-    - a request in the model's own words comes before the question: with the question
-      first, the local model took a request that paraphrased the churn ranking over the
-      client id the user named (1/1 wrong; 5/5 right with the question last);
-    - a request that is parts of the question itself (a plan's, :mod:`aimesh.graphs.plan`)
-      comes after it, as the part to answer: with the whole two-part question last, the
-      churn analyst filtered its ranking by the other part's "billed out of line" (3/3 calls
-      refused) and no churn result came back.
+    A request that is some of the question's own parts (a plan's,
+    :mod:`aimesh.graphs.plan`) is given instead of the question, with the client ids the
+    question names: given the whole two-part question, even with its part after it, the
+    churn analyst filtered its ranking by the other part's "billed out of line" (3/3 calls
+    refused) and no churn result came back.
 
     Args:
         messages: The coordinator thread's messages (the current question is the last
             human message).
         agent: Specialist name.
         request: The coordinator's request (a plan's parts are joined by ``"; "``).
+        ids: The book's client ids, to name those of the question with a part.
 
     Returns:
         The prompt text.
     """
     question = next(m.text for m in reversed(messages) if isinstance(m, HumanMessage))
-    asked = f"The user asks: {question}"
     if request.strip() == question.strip():
-        parts = [asked]
+        parts = [f"The user asks: {question}"]
     elif set(request.split("; ")) <= set(question_parts(question)):
-        parts = [asked, f"Answer only this part of it (other analysts answer the rest): {request}"]
+        named = [i for i in named_ids(question, ids) if i not in named_ids(request, ids)]
+        parts = [
+            f"The user asks (your part of a longer question; other analysts answer the rest): "
+            f"{request}",
+            f"Client ids in the whole question: {', '.join(named)}" if named else "",
+        ]
     else:
-        parts = [f"Request from the coordinator: {request}", asked]
+        parts = [f"Request from the coordinator: {request}", f"The user asks: {question}"]
     return "\n\n".join(filter(None, [earlier_work(messages, agent), *parts]))
 
 
@@ -100,7 +109,8 @@ def delegation_tool(
 
     async def ask(request: Request, runtime: ToolRuntime[Context]) -> tuple[str, dict]:
         state = runtime.state
-        prompt = specialist_prompt(state["messages"], specialist.name, request)
+        ids = runtime.context.book.ids()
+        prompt = specialist_prompt(state["messages"], specialist.name, request, ids)
         if state.get("memory"):
             prompt = "\n".join(["Shared memory (recalled):", *state["memory"], "", prompt])
         given = tool_sources(state["messages"])

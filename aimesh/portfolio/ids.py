@@ -21,3 +21,15 @@ def find_ids(text: str, ids: Collection[str]) -> list[re.Match[str]]:
             if all(match.end() <= m.start() or match.start() >= m.end() for m in found):
                 found.append(match)
     return sorted(found, key=lambda m: m.start())
+
+
+def named_ids(text: str, ids: Collection[str]) -> list[str]:
+    """The ids of ``ids`` that ``text`` names (:func:`find_ids`), as ``ids`` spell them.
+
+    Only ids found in ``text`` as plain substrings are tried, so a book of thousands of
+    clients costs one substring test per id.
+    """
+    lowered = text.lower()
+    candidates = [i for i in ids if i.lower() in lowered]
+    spelled = {i.lower(): i for i in candidates}
+    return list(dict.fromkeys(spelled[m.group().lower()] for m in find_ids(text, candidates)))

@@ -14,6 +14,7 @@ from aimesh.llm.providers import build_providers
 pytestmark = pytest.mark.e2e
 
 CHURN = "Which of our clients are most likely to churn, and why?"
+TWO_PARTS = "Who is most likely to leave us, and is anyone billed out of line with their services?"
 FOLLOW_UP = "And what about the five after those?"
 QUESTIONS = [
     ("Are any clients billed out of line with the services they have?", "billing_analyst"),
@@ -74,6 +75,12 @@ async def test_churn_question_and_its_follow_up_list_the_next_clients(graph, sam
     shown, next_five = (_listed(r) for r in (first, follow))
     assert len(shown) == len(next_five) == 5
     assert min(c["rank"] for c in next_five) == max(c["rank"] for c in shown) + 1
+
+
+async def test_a_two_part_question_runs_both_specialists(graph, sample):
+    result = await ask(graph, TWO_PARTS, context=offline(sample), thread_id="e2e-two-parts")
+    assert sorted(result.agents) == ["billing_analyst", "churn_analyst"]
+    assert_grounded(result, TWO_PARTS)
 
 
 def _listed(result: AskResult) -> list[dict]:

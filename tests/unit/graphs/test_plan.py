@@ -1,13 +1,14 @@
 """The coordinator's planning step and the check on the client ids a specialist uses."""
 
 import pytest
-from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 
 from aimesh.agents.specialist import Specialist
 from aimesh.context import Context
 from aimesh.graphs.coordinator import build_coordinator
+from aimesh.graphs.delegation import specialist_prompt
 from aimesh.graphs.plan import delegations, plan_tool, question_parts
 from aimesh.graphs.run import ask
 from tests.fakes import call, calls, scripted
@@ -47,11 +48,10 @@ async def test_a_two_part_question_is_planned_and_both_specialists_run():
     result = await run(model, "What is double 3, and what is the square of 3?")
     assert sorted(result.agents) == ["doubler", "squarer"]
     prompts = {info.tools[0]: msgs[-1].text for msgs, info in model.seen if info.tools}
-    # the part to answer comes after the whole question (a small model follows the last text)
-    question = "The user asks: What is double 3, and what is the square of 3?\n\n"
-    part = "Answer only this part of it (other analysts answer the rest): "
-    assert prompts["double"] == f"{question}{part}What is double 3"
-    assert prompts["square"] == f"{question}{part}what is the square of 3?"
+    # each specialist is given its part alone (a small model answers all it reads)
+    part = "The user asks (your part of a longer question; other analysts answer the rest): "
+    assert prompts["double"] == f"{part}What is double 3"
+    assert prompts["square"] == f"{part}what is the square of 3?"
     assert result.answer == "Double is 6 and square is 9."
     plan_call = next(info for _, info in model.seen if "plan" in info.tools)
     assert plan_call.kwargs["tool_choice"] == "plan" and plan_call.tools == ["plan"]
@@ -173,3 +173,13 @@ async def test_client_ids_from_the_question_or_an_earlier_result_are_used():
     again = await run(model, "And that one again?", saver=saver, specialists=[LOOKER])
     assert first.tool_calls[0].result == {"client_id": "C00042"}
     assert again.tool_calls[0].result == {"client_id": "C00042"}
+
+
+def test_a_part_without_the_questions_client_id_is_given_the_id():
+    question = HumanMessage("For C00905: its churn risk, and is it billed right?")
+    prompt = specialist_prompt([question], "billing_analyst", "is it billed right?", {"C00905"})
+    assert prompt.endswith("is it billed right?\n\nClient ids in the whole question: C00905")
+    with_id = specialist_prompt(
+        [question], "churn_analyst", "For C00905: its churn risk", {"C00905"}
+    )
+    assert "Client ids" not in with_id

@@ -1,4 +1,4 @@
-from aimesh.portfolio.ids import find_ids
+from aimesh.portfolio.ids import find_ids, named_ids
 
 
 def test_numbers_are_not_taken_for_ids_of_a_book_with_numeric_ids():
@@ -15,3 +15,11 @@ def test_the_longest_of_two_overlapping_ids_is_found():
     assert [
         m.group() for m in find_ids("Acme Corp East pays", ["Acme Corp", "Acme Corp East"])
     ] == ["Acme Corp East"]
+
+
+def test_named_ids_are_spelled_as_the_book_spells_them_once_each():
+    ids = {"C00042", "C00050", "Acme Corp"}
+    assert named_ids("c00042, ACME CORP and again C00042; not C000420.", ids) == [
+        "C00042",
+        "Acme Corp",
+    ]
