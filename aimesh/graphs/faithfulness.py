@@ -35,10 +35,11 @@ CHURN_LEVELS = {"high": "high", "low": "low", "moderate": "moderate", "medium": 
 FEATURE_LEVELS = {"high": "high", "long": "high", "low": "low", "short": "low"}
 RAISING = frozenset(
     {"raise", "raises", "raised", "raising", "increase", "increases", "increased", "increasing"}
+    | {"rise", "rises", "rising", "rose"}
 )
 LOWERING = frozenset(
     {"lower", "lowers", "lowered", "lowering", "reduce", "reduces", "reduced", "reducing"}
-    | {"decrease", "decreases", "decreased", "decreasing"}
+    | {"decrease", "decreases", "decreased", "decreasing", "fall", "falls", "falling", "fell"}
 )
 PRICE_NOUNS = frozenset({"price", "prices", "pricing"})
 PRICE_MOVES = {
@@ -49,7 +50,7 @@ PRICE_MOVES = {
     **dict.fromkeys(["lowered", "decrease", "decreases", "decreasing", "discount"], "cut"),
     **dict.fromkeys(["keep", "keeping", "unchanged", "maintain"], "keep"),
 }
-NEGATIONS = frozenset({"not", "never", "isn", "aren", "wasn", "nor"})
+NEGATIONS = frozenset({"not", "never", "isn", "aren", "wasn", "nor", "without"})
 WINDOW = 4
 """Most words between a direction word and what it is about (``high likelihood of churn``)."""
 
@@ -296,13 +297,16 @@ def _effect(tokens: list[str], i: int, mentions: dict[int, str], subject: Subjec
 
 
 def _churn_change(tokens: list[str], i: int, churn_after: bool, subject: Subject) -> list[str]:
-    """A rise or fall of churn (a churn word within ``WINDOW`` words of the verb).
+    """A rise or fall of churn.
+
+    A churn word within ``WINDOW`` words after the verb or two before it (``churn risk
+    would increase``; not ``churn risk is a 5.0% increase``).
 
     A verb next to a price noun (``price increase``, ``raising the price``) is about the
     price, not churn (:func:`_price`).
     """
     fact = subject.facts.get(CHURN_CHANGE)
-    churn_before = any(_is_churn(tokens, j) for j in range(i - WINDOW, i))
+    churn_before = any(_is_churn(tokens, j) for j in range(i - 2, i))
     near = tokens[max(i - 1, 0) : i] + tokens[i + 1 : i + 3]
     if fact is None or not (churn_after or churn_before) or PRICE_NOUNS & set(near):
         return []

@@ -357,7 +357,9 @@ def _load(path: Path, n_ctx: int, n_threads: int | None, cache_mb: int) -> Any:
         ModelFileError: The file cannot be loaded.
     """
     try:
-        from llama_cpp import Llama, LlamaRAMCache
+        from llama_cpp import Llama
+
+        from aimesh.llm.llama_cache import PromptCache
     except ImportError as exc:
         raise ProviderError(
             "llama-cpp-python is not installed; pip install llama-cpp-python==0.3.36"
@@ -369,5 +371,5 @@ def _load(path: Path, n_ctx: int, n_threads: int | None, cache_mb: int) -> Any:
             f"cannot load the GGUF file {path}: {exc}; point AIMESH_GGUF_PATH to a valid GGUF"
         ) from exc
     if cache_mb:
-        llama.set_cache(LlamaRAMCache(capacity_bytes=cache_mb << 20))
+        llama.set_cache(PromptCache(capacity_bytes=cache_mb << 20))
     return llama

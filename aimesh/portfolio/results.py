@@ -424,16 +424,22 @@ def recommendation_finding(r: PriceRecommendation) -> Finding:
         if move == "keep"
         else f"price {move} of {abs(r.change_pct):.1f}% from {usd(r.current_price)}/month"
     )
+    churn = churn_change(r.churn_probability_now * 100, r.churn_probability_at_recommended * 100)
+    now, then = pct(r.churn_probability_now), pct(r.churn_probability_at_recommended)
+    moved = (
+        f"unchanged at {now}"
+        if churn == "keeps"
+        else f"{'rises' if churn == 'raises' else 'falls'} from {now} now to {then} at the "
+        "recommended price"
+    )
     text = (
         f"{r.client_id}: recommended price {usd(r.recommended_price)}/month, {change} "
-        f"(searched +-{pct(r.max_change)}, {constraint}); churn probability "
-        f"{pct(r.churn_probability_now)} now, {pct(r.churn_probability_at_recommended)} at the "
-        f"recommended price ({r.churn_risk_change * 100:+.1f} points); expected revenue "
+        f"(searched +-{pct(r.max_change)}, {constraint}); churn probability {moved} "
+        f"({r.churn_risk_change * 100:+.1f} points); expected revenue "
         f"{usd(r.expected_revenue_now)}/month now, {usd(r.expected_revenue_at_recommended)}"
         f"/month at the recommended price ({usd(r.expected_revenue_change)}/month, "
         f"{r.expected_revenue_change_pct:+.1f}%)."
     )
-    churn = churn_change(r.churn_probability_now * 100, r.churn_probability_at_recommended * 100)
     return Finding(client_id=r.client_id, text=text, facts={PRICE: move, CHURN_CHANGE: churn})
 
 

@@ -135,6 +135,7 @@ def test_a_price_raise_described_as_a_reduction_is_a_problem(answer, word):
         ),
         ("At $80.00/month C01234's churn risk would increase to 12.0%.", "increase"),
         ("C01234's churn probability decreases from 12.0% to 12.0%.", "decreases"),
+        ("C01234's churn probability falls to 12.0%.", "falls"),
     ],
 )
 def test_a_churn_change_the_price_finding_does_not_show_is_a_problem(answer, word):
@@ -148,6 +149,9 @@ def test_a_price_raise_next_to_churn_words_is_about_the_price():
     answer = "Raising the price of C01234 to $80.00/month would not increase its churn risk."
     assert problems(answer, PRICE) == []
     assert problems("The 7.1% price increase leaves churn risk at 12.0%.", PRICE) == []
+    # a question's own "without raising its churn risk", and churn far before a noun
+    answer = "The price for C01234 without raising its churn risk is a 7.1% increase to $80.00."
+    assert problems(answer, PRICE) == []
 
 
 def test_a_segments_price_raise_described_as_a_cut_is_a_problem():

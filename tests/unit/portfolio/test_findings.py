@@ -1,8 +1,9 @@
 import pytest
 
+from aimesh.ml.pricing import PriceRecommendation
 from aimesh.portfolio import scoring
 from aimesh.portfolio.book import ClientBook
-from aimesh.portfolio.results import ChurnRisks
+from aimesh.portfolio.results import ChurnRisks, recommendation_finding
 from aimesh.portfolio.wording import ChurnScale, Finding, churn_change, feature_level, price_move
 
 
@@ -127,18 +128,50 @@ def test_price_moves_in_words(change: float, move: str) -> None:
     assert price_move(change) == move
 
 
-def test_a_price_recommendation_states_the_churn_change_it_prints(sample_book: ClientBook) -> None:
-    r = scoring.price_recommendation(sample_book, "C01234").recommendation
-    finding = scoring.price_recommendation(sample_book, "C01234").findings[0]
-    now, then = f"{r.churn_probability_now:.1%}", f"{r.churn_probability_at_recommended:.1%}"
-    assert f"churn probability {now} now, {then} at the recommended price" in finding.text
-    printed = [
-        round(p * 100, 1) for p in (r.churn_probability_now, r.churn_probability_at_recommended)
-    ]
-    expected = {0: "keeps", 1: "raises", -1: "lowers"}[
-        (printed[1] > printed[0]) - (printed[1] < printed[0])
-    ]
-    assert finding.facts["churn.change"] == expected
+@pytest.mark.parametrize(
+    ("now", "then", "words", "change"),
+    [
+        (0.0123, 0.0124, "churn probability unchanged at 1.2% (+0.0 points)", "keeps"),
+        (
+            0.012,
+            0.015,
+            "churn probability rises from 1.2% now to 1.5% at the recommended price (+0.3 points)",
+            "raises",
+        ),
+        (
+            0.3,
+            0.25,
+            "falls from 30.0% now to 25.0% at the recommended price (-5.0 points)",
+            "lowers",
+        ),
+    ],
+)
+def test_a_price_recommendation_says_how_churn_moves_in_words(
+    now: float, then: float, words: str, change: str
+) -> None:
+    recommendation = PriceRecommendation(
+        client_id="C00001",
+        current_price=50.0,
+        recommended_price=52.5,
+        change_pct=5.0,
+        churn_probability_now=now,
+        churn_probability_at_recommended=then,
+        churn_risk_change=then - now,
+        expected_revenue_now=50 * (1 - now),
+        expected_revenue_at_recommended=52.5 * (1 - then),
+        expected_revenue_change=52.5 * (1 - then) - 50 * (1 - now),
+        expected_revenue_change_pct=1.0,
+        retention_elasticity=-0.1,
+        max_change=0.15,
+        max_churn_increase=None,
+        constraint="none",
+        grid_size=31,
+        price_low=42.5,
+        price_high=57.5,
+    )
+    finding = recommendation_finding(recommendation)
+    assert words in finding.text
+    assert finding.facts == {"price": "raise", "churn.change": change}
 
 
 @pytest.mark.parametrize(
