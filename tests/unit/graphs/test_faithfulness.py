@@ -165,13 +165,21 @@ def test_clauses_are_cut_at_each_client_id():
     assert clauses("C00007 is high, C00042 is low. Both are clients.\nAnd more.", BOOK) == [
         ("C00007", "C00007 is high, ", False),
         ("C00042", "C00042 is low.", False),
-        ("C00042", "Both are clients.", True),
+        ("C00042", "Both are clients.", False),
         (None, "And more.", True),
     ]
 
 
 def test_figures_of_two_clients_in_one_sentence_are_nobodys_alone():
     assert [c[2] for c in clauses("C00007 and C00042 have 81.2% and 2.3%.", BOOK)] == [False, False]
+
+
+def test_figures_after_a_sentence_naming_several_clients_are_theirs_respectively():
+    answer = "The riskiest are C00042 and C00007. Their probabilities are 2.3% and 87.3%."
+    assert problems(answer) == []
+    assert problems("C00042 is safest. Its probability is 87.3%.") == [
+        "you wrote 87.3 about C00042, but it is a figure of C00007's finding."
+    ]
 
 
 def test_a_negated_level_is_not_a_claim():
