@@ -8,7 +8,6 @@ before the tool runs, with an error the model can act on. The coordinator's own 
 does not count: it is model text too.
 """
 
-import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, NotRequired, cast
 
@@ -20,10 +19,7 @@ from langgraph.types import Command
 from aimesh.context import Context
 from aimesh.errors import UnknownClientError
 from aimesh.portfolio.book import ClientBook
-from aimesh.portfolio.ids import find_ids
-
-SAMPLE_LIKE = re.compile(r"\bC\d{1,6}\b", re.IGNORECASE)
-"""How people write a sample client id (``C42``, ``c00042``)."""
+from aimesh.portfolio.ids import SAMPLE_LIKE, find_ids
 
 
 class GivenState(AgentState[Any]):

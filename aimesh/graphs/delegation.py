@@ -1,6 +1,5 @@
 """Specialists as tools of the coordinator ("agents as tools")."""
 
-from collections.abc import Collection
 from typing import Annotated, Any
 
 from langchain.tools import ToolRuntime
@@ -15,7 +14,8 @@ from aimesh.graphs.answer_check import tool_sources
 from aimesh.graphs.events import DELEGATE_KEY
 from aimesh.graphs.plan import question_parts
 from aimesh.graphs.state import current_turn
-from aimesh.portfolio.ids import named_ids
+from aimesh.portfolio.book import ClientBook
+from aimesh.portfolio.ids import ids_in
 
 Request = Annotated[
     str,
@@ -56,9 +56,7 @@ def earlier_work(messages: list, agent: str) -> str:
     return "Earlier in this conversation:\n" + "\n".join(lines) if lines else ""
 
 
-def specialist_prompt(
-    messages: list, agent: str, request: str, ids: Collection[str] = frozenset()
-) -> str:
+def specialist_prompt(messages: list, agent: str, request: str, book: ClientBook) -> str:
     """The message a specialist gets: earlier work, the request and the user's question.
 
     The user's own question travels with the coordinator's request, so client ids and
@@ -67,30 +65,33 @@ def specialist_prompt(
     local model took a request that paraphrased the churn ranking over the client id the
     user named (1/1 wrong; 5/5 right with the question last).
 
-    A request that is some of the question's own parts (a plan's,
-    :mod:`aimesh.graphs.plan`) is given instead of the question, with the client ids the
-    question names: given the whole two-part question, even with its part after it, the
-    churn analyst filtered its ranking by the other part's "billed out of line" (3/3 calls
-    refused) and no churn result came back.
+    A request that is some of the question's own parts (a plan's, :mod:`aimesh.graphs.plan`,
+    perhaps cut to fit the request's length) is given instead of the question, whole, with
+    the client ids the rest of the question names: given the whole two-part question, even
+    with its part after it, the churn analyst filtered its ranking by the other part's
+    "billed out of line" (3/3 calls refused) and no churn result came back.
 
     Args:
         messages: The coordinator thread's messages (the current question is the last
             human message).
         agent: Specialist name.
         request: The coordinator's request (a plan's parts are joined by ``"; "``).
-        ids: The book's client ids, to name those of the question with a part.
+        book: The run's client book (for the client ids the question names).
 
     Returns:
         The prompt text.
     """
     question = next(m.text for m in reversed(messages) if isinstance(m, HumanMessage))
-    if request.strip() == question.strip():
+    asked = question_parts(question)
+    mine = [next((p for p in asked if p.startswith(r.strip())), None) for r in request.split("; ")]
+    if request.strip() == question.strip() or mine == asked:
         parts = [f"The user asks: {question}"]
-    elif set(request.split("; ")) <= set(question_parts(question)):
-        named = [i for i in named_ids(question, ids) if i not in named_ids(request, ids)]
+    elif None not in mine:
+        own = "; ".join(p for p in mine if p is not None)
+        named = [i for i in ids_in(question, book) if i not in ids_in(own, book)]
         parts = [
             f"The user asks (your part of a longer question; other analysts answer the rest): "
-            f"{request}",
+            f"{own}",
             f"Client ids in the whole question: {', '.join(named)}" if named else "",
         ]
     else:
@@ -109,8 +110,9 @@ def delegation_tool(
 
     async def ask(request: Request, runtime: ToolRuntime[Context]) -> tuple[str, dict]:
         state = runtime.state
-        ids = runtime.context.book.ids()
-        prompt = specialist_prompt(state["messages"], specialist.name, request, ids)
+        prompt = specialist_prompt(
+            state["messages"], specialist.name, request, runtime.context.book
+        )
         if state.get("memory"):
             prompt = "\n".join(["Shared memory (recalled):", *state["memory"], "", prompt])
         given = tool_sources(state["messages"])

@@ -50,7 +50,11 @@ PRICE_MOVES = {
     **dict.fromkeys(["lowered", "decrease", "decreases", "decreasing", "discount"], "cut"),
     **dict.fromkeys(["keep", "keeping", "unchanged", "maintain"], "keep"),
 }
-NEGATIONS = frozenset({"not", "never", "isn", "aren", "wasn", "nor", "without"})
+NEGATIONS = frozenset(
+    {"not", "never", "isn", "aren", "wasn", "nor", "no", "cannot", "without", "won", "doesn"}
+)
+LINKS = frozenset({"in", "of", "its", "their", "the", "his", "her"})
+"""Words between a verb and the churn it changes (``increase in its churn risk``)."""
 WINDOW = 4
 """Most words between a direction word and what it is about (``high likelihood of churn``)."""
 
@@ -281,10 +285,9 @@ def _effect(tokens: list[str], i: int, mentions: dict[int, str], subject: Subjec
     in churn probability``, ``churn risk would increase``): see :func:`_churn_change`.
     """
     named = [j for j in mentions if i - 1 - WINDOW <= j < i]
-    churn_after = any(_is_churn(tokens, j) for j in range(i + 1, i + 2 + WINDOW))
     if not named:
-        return _churn_change(tokens, i, churn_after, subject)
-    if not churn_after:
+        return _churn_change(tokens, i, subject)
+    if not any(_is_churn(tokens, j) for j in range(i + 1, i + 2 + WINDOW)):
         return []
     feature = mentions[max(named)]
     fact = subject.facts.get(feature)
@@ -299,19 +302,23 @@ def _effect(tokens: list[str], i: int, mentions: dict[int, str], subject: Subjec
     ]
 
 
-def _churn_change(tokens: list[str], i: int, churn_after: bool, subject: Subject) -> list[str]:
-    """A rise or fall of churn.
+def _churn_change(tokens: list[str], i: int, subject: Subject) -> list[str]:
+    """A rise or fall of churn: churn is the verb's subject or object.
 
-    A churn word within ``WINDOW`` words after the verb or two before it (``churn risk
-    would increase``; not ``churn risk is a 5.0% increase``).
-
-    A verb next to a price noun (``price increase``, ``raising the price``) is about the
-    price, not churn (:func:`_price`).
+    Subject: a churn word one or two words before it (``churn risk would increase``,
+    ``churn probability falls``). Object: a churn word right after it, or after ``in``/
+    ``of`` or a determiner (``decrease in churn probability``, ``raise its churn risk``).
+    Anything else is not read as a claim about churn (``the 7.1% raise keeps churn risk
+    at 12.0%``, ``revenue rises while churn risk stays``); a negation up to four words
+    before it is not a claim either (``without churn risk rising``).
     """
     fact = subject.facts.get(CHURN_CHANGE)
-    churn_before = any(_is_churn(tokens, j) for j in range(i - 2, i))
-    near = tokens[max(i - 1, 0) : i] + tokens[i + 1 : i + 3]
-    if fact is None or not (churn_after or churn_before) or PRICE_NOUNS & set(near):
+    if fact is None or NEGATIONS & set(tokens[max(i - 4, 0) : i]):
+        return []
+    after = tokens[i + 1 : i + 4]
+    while after and after[0] in LINKS:
+        after = after[1:]
+    if not (_is_churn(after, 0) or any(_is_churn(tokens, j) for j in (i - 2, i - 1))):
         return []
     said = "raises" if tokens[i] in RAISING else "lowers"
     if fact == said:

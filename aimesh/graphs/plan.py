@@ -34,30 +34,46 @@ NONE = "none"
 """The ``agent`` of a part that no specialist answers."""
 
 MAX_REQUEST = 300
-"""Longest request a delegation takes (characters); the specialist sees the whole question."""
+"""Longest request a delegation takes (characters); each part is cut to fit its share."""
 
 MAX_PARTS = 3
 """Most parts a question is split into (the rest stays in the last part)."""
 
-CLAUSE_START = (
+QUESTION_START = (
     "what|which|who|whom|whose|how|why|when|where|is|are|was|were|do|does|did|can|could|"
-    "should|would|will|has|have|show|list|give|find|recommend|tell|rank|compare|check|"
-    "also|plus|a|an|any|some"
+    "should|would|will|has|have"
 )
+CLAUSE_START = f"{QUESTION_START}|show|list|give|find|recommend|tell|rank|compare|check|also|plus"
+ITEM_START = "a|an|any|some"
+
+
+def _splitter(start: str) -> re.Pattern[str]:
+    """A pattern of the gap before a new ask: and/or/but/then or a comma, then ``start``.
+
+    The ask has three words or more; the gap is consumed by ``split``.
+    """
+    ask = rf"(?=(?:{start})\b\s*\S+\s+\S)"
+    return re.compile(rf",?\s+(?:and|or|but|then)\s+{ask}|,\s+{ask}", re.IGNORECASE)
+
+
 _SENTENCE = re.compile(r"(?<=[?!;:.])\s+")
-_NEW_ASK = rf"(?=(?:{CLAUSE_START})\b\s*\S+\s+\S)"  # an ask of three words or more
-_CLAUSE = re.compile(rf",?\s+(?:and|or|but|then)\s+{_NEW_ASK}|,\s+{_NEW_ASK}", re.IGNORECASE)
+_CLAUSE = _splitter(CLAUSE_START)
+_ITEM = _splitter(ITEM_START)
+_QUESTION = re.compile(rf"(?:{QUESTION_START})\b", re.IGNORECASE)
+_OPENS_ASK = re.compile(rf"(?:{CLAUSE_START}|{ITEM_START})\b", re.IGNORECASE)
 
 
 def question_parts(question: str) -> list[str]:
     """Split a question into its asks: sentences, then clauses that start a new ask.
 
     A clause starts a new ask after "and"/"or"/"but"/"then" or a comma when its first word
-    is a question word, an auxiliary, an imperative ("..., and what price should we
-    offer") or an indefinite article ("churn risk, a billing check and any odd bills": a
-    list of asks) and has three words or more ("and why?" stays with the one before it); a
-    lead-in (:func:`_lead_in`) opens the part after it. "the" starts no ask: it more often
-    continues a noun phrase ("clients on fiber and the month-to-month contract").
+    is a question word, an auxiliary or an imperative ("..., and what price should we
+    offer") and has three words or more ("and why?" stays with the one before it). A
+    clause that is not a question is also cut before each item with an indefinite
+    article ("Show the top churn risks and any billing anomalies", "churn risk, a billing
+    check and a recommended price"); in a question such items are its arguments ("Which
+    clients have a fiber plan and a two-year contract?"). A lead-in (:func:`_lead_in`)
+    opens the part after it.
 
     Args:
         question: The user's question.
@@ -68,10 +84,10 @@ def question_parts(question: str) -> list[str]:
     parts: list[str] = []
     lead = ""  # a lead-in ("For C00905:") opens the next part
     for sentence in _SENTENCE.split(question.strip()):
-        for raw in (c.strip(" ,") for c in _CLAUSE.split(sentence)):
+        for raw in _asks(sentence):
             clause = f"{lead} {raw}".strip()
-            # a lead-in opens one part ("C00077: renewal odds"), unless it ends in ":" too
-            lead = clause if _lead_in(raw) and (not lead or raw.endswith(":")) else ""
+            # lead-ins chain ("Thanks. For C00042,"); one ending in ":" opens one clause
+            lead = clause if _lead_in(raw) and (raw.endswith(":") or not lead.endswith(":")) else ""
             if clause and not lead:
                 parts.append(clause)
     if lead:  # the question ended on a lead-in: it belongs to the part before
@@ -80,16 +96,23 @@ def question_parts(question: str) -> list[str]:
     return [*parts[: MAX_PARTS - 1], ", ".join(parts[MAX_PARTS - 1 :])][: len(parts)]
 
 
+def _asks(sentence: str) -> list[str]:
+    """A sentence's clauses; a clause that is not a question cut into its items too."""
+    clauses = [c.strip(" ,") for c in _CLAUSE.split(sentence)]
+    return [
+        item.strip(" ,")
+        for clause in clauses
+        for item in ([clause] if _QUESTION.match(clause) else _ITEM.split(clause))
+    ]
+
+
 def _lead_in(clause: str) -> bool:
     """Whether a clause only opens the next one.
 
     It does when it ends in ":" ("For C00905:"), or has three words or fewer and does not
     start an ask ("For C00905,", "Then,", "C00042 vs.").
     """
-    words = clause.split()
-    return clause.endswith(":") or (
-        len(words) <= 3 and re.match(rf"(?:{CLAUSE_START})\b", clause, re.IGNORECASE) is None
-    )
+    return clause.endswith(":") or (len(clause.split()) <= 3 and not _OPENS_ASK.match(clause))
 
 
 def plan_tool(specialists: Sequence[Specialist], parts: int) -> dict[str, Any]:
@@ -131,7 +154,8 @@ def parts_note(parts: Sequence[str]) -> str:
 def delegations(plan: AIMessage, parts: Sequence[str], names: Collection[str]) -> AIMessage:
     """The coordinator message that runs a plan: one ``ask_<agent>`` call per specialist.
 
-    A specialist's request is the part (or parts) it answers.
+    A specialist's request is the part (or parts) it answers, each cut to its share of
+    :data:`MAX_REQUEST` (the specialist is given the whole parts again).
     The plan's usage and metadata stay on the message (the model's call produced it).
 
     Args:
@@ -153,7 +177,7 @@ def delegations(plan: AIMessage, parts: Sequence[str], names: Collection[str]) -
         tool_calls=[
             tool_call(
                 name=f"ask_{agent}",
-                args={"request": "; ".join(p)[:MAX_REQUEST]},
+                args={"request": "; ".join(part[: MAX_REQUEST // len(p) - 2] for part in p)},
                 id=f"call_{uuid4().hex}",
             )
             for agent, p in asked.items()

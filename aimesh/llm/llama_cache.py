@@ -6,7 +6,8 @@ KV state (about 28 KB a token) against its capacity. So a 2,048 MB cache held so
 states and 6+ GB of logits more than it counted (a routing bench process reached 21 GB
 resident). Without ``logits_all`` those logits are never read: sampling runs in llama.cpp's
 sampler and a restored state is decoded again before sampling. The cache keeps one row, which
-``Llama.load_state`` broadcasts back into place.
+``Llama.load_state`` broadcasts back into place. The local model never sets ``logits_all``
+(with it, prompt logprobs of a restored prefix would read that one row).
 
 Imported only when the local model loads (it imports llama_cpp).
 """

@@ -424,7 +424,7 @@ def recommendation_finding(r: PriceRecommendation) -> Finding:
         if move == "keep"
         else f"price {move} of {abs(r.change_pct):.1f}% from {usd(r.current_price)}/month"
     )
-    churn = churn_change(r.churn_probability_now * 100, r.churn_probability_at_recommended * 100)
+    churn = churn_change(r.churn_risk_change * 100)
     now, then = pct(r.churn_probability_now), pct(r.churn_probability_at_recommended)
     moved = (
         f"unchanged at {now}"
@@ -500,7 +500,8 @@ class PriceChangeImpact(SegmentResult):
             f"{change} in {self.segment()}: expected monthly revenue "
             f"{usd(self.revenue_before)}/month now, {usd(self.revenue_after)}/month after "
             f"({usd(self.revenue_change)}/month{percent}; {self.priced} clients with a price); "
-            f"expected churners {self.churners_before:.1f} now, {self.churners_after:.1f} after."
+            f"expected churners {self.churners_before:.1f} now, {self.churners_after:.1f} after "
+            f"({self.churners_after - self.churners_before:+.1f})."
         )
-        churn = churn_change(self.churners_before, self.churners_after)
+        churn = churn_change(self.churners_after - self.churners_before)
         return [Finding(text=text, facts={PRICE: move, CHURN_CHANGE: churn})]

@@ -104,14 +104,16 @@ def price_move(change_pct: float) -> PriceMove:
     return "raise" if change_pct > 0 else "cut"
 
 
-def churn_change(before: float, after: float, places: int = 1) -> Effect | Literal["keeps"]:
-    """How churn moves from ``before`` to ``after`` as the finding prints them.
+def churn_change(change: float) -> Effect | Literal["keeps"]:
+    """How a printed change of churn reads: ``keeps`` when it prints as 0.0 (one decimal).
 
-    Equal once rounded to ``places`` decimals (``1.2%`` to ``1.2%``): ``keeps``.
+    Args:
+        change: The change as the finding prints it with one decimal (percentage points
+            of churn probability, or expected churners).
     """
-    if round(after, places) == round(before, places):
+    if round(change, 1) == 0:
         return "keeps"
-    return "raises" if after > before else "lowers"
+    return "raises" if change > 0 else "lowers"
 
 
 def spoken(feature: str) -> str:

@@ -36,9 +36,9 @@ CHURN = [SAFE, RISKY, SCALE, SOURCE]
 PRICE = [
     Finding(
         client_id="C01234",
-        text="C01234: recommended price $80.00/month, a 7.1% price raise from $74.70/month "
-        "(searched +-15.0%, churn risk may not rise); churn probability 12.0% now, 12.0% at "
-        "the recommended price (+0.0 points).",
+        text="C01234: recommended price $80.00/month, price raise of 7.1% from $74.70/month "
+        "(searched +-15.0%, churn risk may not rise); churn probability unchanged at 12.0% "
+        "(+0.0 points).",
         facts={"price": "raise", "churn.change": "keeps"},
     ),
     SOURCE,
@@ -145,12 +145,20 @@ def test_a_churn_change_the_price_finding_does_not_show_is_a_problem(answer, wor
     ]
 
 
-def test_a_price_raise_next_to_churn_words_is_about_the_price():
-    answer = "Raising the price of C01234 to $80.00/month would not increase its churn risk."
-    assert problems(answer, PRICE) == []
-    assert problems("The 7.1% price increase leaves churn risk at 12.0%.", PRICE) == []
-    # a question's own "without raising its churn risk", and churn far before a noun
-    answer = "The price for C01234 without raising its churn risk is a 7.1% increase to $80.00."
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Raising the price of C01234 to $80.00/month would not increase its churn risk.",
+        "The 7.1% price increase leaves churn risk at 12.0%.",
+        "The price for C01234 without raising its churn risk is a 7.1% increase to $80.00.",
+        "The recommended 7.1% raise keeps churn risk at 12.0%.",
+        "Expected revenue rises to $80.00/month while churn risk stays at 12.0%.",
+        "C01234 gets a 7.1% raise with no increase in churn risk.",
+        "A 7.1% raise for C01234 without churn risk rising.",
+        "At $80.00/month C01234's churn risk cannot rise.",
+    ],
+)
+def test_a_price_or_revenue_move_beside_churn_words_is_no_churn_claim(answer):
     assert problems(answer, PRICE) == []
 
 

@@ -131,6 +131,22 @@ def test_the_plan_tool_has_one_step_per_part_naming_a_specialist_or_none():
             ["Which clients on fiber and the two-year contract may leave?"],
         ),
         ("Is there a risk?", ["Is there a risk?"]),
+        (
+            "Which clients have a fiber plan and a two-year contract?",
+            ["Which clients have a fiber plan and a two-year contract?"],
+        ),
+        (
+            "What is the churn risk for C00042, a client on fiber?",
+            ["What is the churn risk for C00042, a client on fiber?"],
+        ),
+        (
+            "How likely is C00042 to churn, and any idea why?",
+            ["How likely is C00042 to churn, and any idea why?"],
+        ),
+        (
+            "Thanks. For C00042, what is its churn risk?",
+            ["Thanks. For C00042 what is its churn risk?"],
+        ),
     ],
 )
 def test_a_question_is_split_into_the_asks_it_joins(question, parts):
@@ -175,11 +191,30 @@ async def test_client_ids_from_the_question_or_an_earlier_result_are_used():
     assert again.tool_calls[0].result == {"client_id": "C00042"}
 
 
-def test_a_part_without_the_questions_client_id_is_given_the_id():
-    question = HumanMessage("For C00905: its churn risk, and is it billed right?")
-    prompt = specialist_prompt([question], "billing_analyst", "is it billed right?", {"C00905"})
+def test_a_part_without_the_questions_client_id_is_given_the_id(sample):
+    question = HumanMessage("For C905: its churn risk, and is it billed right?")
+    prompt = specialist_prompt([question], "billing_analyst", "is it billed right?", sample)
     assert prompt.endswith("is it billed right?\n\nClient ids in the whole question: C00905")
-    with_id = specialist_prompt(
-        [question], "churn_analyst", "For C00905: its churn risk", {"C00905"}
-    )
+    with_id = specialist_prompt([question], "churn_analyst", "For C905: its churn risk", sample)
     assert "Client ids" not in with_id
+
+
+def test_a_request_of_every_part_is_the_whole_question(sample):
+    question = HumanMessage("For C00042, what is its churn risk?")
+    prompt = specialist_prompt(
+        [question], "churn_analyst", "For C00042 what is its churn risk", sample
+    )
+    assert prompt == "The user asks: For C00042, what is its churn risk?"
+
+
+def test_parts_cut_to_fit_the_request_reach_the_specialist_whole(sample):
+    long = "which of the clients on fiber with paperless billing " * 5
+    question = f"Who is likely to churn {long}, and is anyone billed out of line {long}?"
+    parts = question_parts(question)
+    request = delegations(plan("doubler", "doubler"), parts, ["doubler"]).tool_calls[0]["args"]
+    assert len(request["request"]) <= 300
+    prompt = specialist_prompt([HumanMessage(question)], "doubler", request["request"], sample)
+    assert prompt == f"The user asks: {question}"
+    one = delegations(plan("doubler", "squarer"), parts, ["doubler", "squarer"]).tool_calls[0]
+    alone = specialist_prompt([HumanMessage(question)], "doubler", one["args"]["request"], sample)
+    assert alone.endswith(parts[0])

@@ -1,4 +1,4 @@
-from aimesh.portfolio.ids import find_ids, named_ids
+from aimesh.portfolio.ids import find_ids, ids_in, named_ids
 
 
 def test_numbers_are_not_taken_for_ids_of_a_book_with_numeric_ids():
@@ -23,3 +23,15 @@ def test_named_ids_are_spelled_as_the_book_spells_them_once_each():
         "C00042",
         "Acme Corp",
     ]
+
+
+def test_an_id_after_a_comma_is_found_unless_it_starts_with_a_digit():
+    assert [m.group() for m in find_ids("C00042,C00050", ["C00042", "C00050"])] == [
+        "C00042",
+        "C00050",
+    ]
+    assert find_ids("$1,042.00", ["042"]) == []
+
+
+def test_ids_in_finds_the_samples_short_ids_in_the_books_spelling(sample):
+    assert ids_in("Is c42 or C00050 at risk, and C99999?", sample) == ["C00050", "C00042"]
