@@ -6,6 +6,7 @@ Finding`, whose ``facts`` hold the direction words computed by code):
 
 - **figures**: in a clause about one client, a figure of another client's finding (and of
   neither this client's finding, the results' other lines nor the question) is misplaced;
+  so is a client's figure in a clause about no client ("the top 10% have 87.9%");
 - **directions**: ``high``/``low``/``moderate`` next to a churn word, ``short``/``long``/
   ``high``/``low`` next to a feature, ``raises``/``lowers`` (and synonyms) after a feature
   and before a churn word, ``increase``/``decrease`` of churn where no feature is named
@@ -97,7 +98,7 @@ def faithfulness_problems(
         subject = subjects.get(_default(client_id, subjects))
         if subject is None:
             continue
-        if subject.client_id is not None and alone:
+        if alone:
             problems += _misplaced(clause, subject, subjects)
         problems += _directions(words(clause), subject)
     return list(dict.fromkeys(problems))
@@ -190,7 +191,8 @@ def _unscored(
 def _misplaced(clause: str, subject: Subject, subjects: dict[str | None, Subject]) -> list[str]:
     """Figures of the clause found in another client's finding and not in this one's.
 
-    Figures of the results' non-client lines and of the cited texts may go anywhere.
+    Figures of the results' non-client lines and of the cited texts may go anywhere. For
+    the segment's subject (a clause naming no client), every client is another.
     """
     problems = []
     shared = subject.numbers | subjects[None].numbers

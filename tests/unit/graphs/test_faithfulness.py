@@ -190,5 +190,13 @@ def test_figures_after_a_sentence_naming_several_clients_are_theirs_respectively
     ]
 
 
+def test_a_clients_figure_in_a_sentence_about_no_client_is_a_problem():
+    answer = "The top 10% of the book have a churn probability of 87.3%. C00007 leads."
+    assert problems(answer) == [
+        "you wrote 87.3 about the segment, but it is a figure of C00007's finding."
+    ]
+    assert problems("The median is 15.1%; C00007 has 87.3%.") == []
+
+
 def test_a_negated_level_is_not_a_claim():
     assert problems("C00042's churn risk is not high.") == []
