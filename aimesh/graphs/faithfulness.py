@@ -31,7 +31,9 @@ from aimesh.portfolio.wording import CHURN, CHURN_CHANGE, PRICE, Finding, level_
 
 SENTENCE = re.compile(r"(?<=[.!?;])\s+")
 ID_TOKEN = re.compile(r"[\w-]+")
-CHURN_WORDS = frozenset({"churn", "risk", "likelihood", "probability", "chance", "likely"})
+CHURN_WORDS = frozenset(
+    {"churn", "churners", "risk", "likelihood", "probability", "chance", "likely"}
+)
 CHURN_LEVELS = {"high": "high", "low": "low", "moderate": "moderate", "medium": "moderate"}
 FEATURE_LEVELS = {"high": "high", "long": "high", "low": "low", "short": "low"}
 RAISING = frozenset(

@@ -162,6 +162,21 @@ def test_a_price_or_revenue_move_beside_churn_words_is_no_churn_claim(answer):
     assert problems(answer, PRICE) == []
 
 
+def test_fewer_churners_after_a_price_raise_that_adds_some_is_a_problem():
+    impact = [
+        Finding(
+            text="Price raise of 10.0% in the whole book: expected churners 920.3 now, 973.8 "
+            "after (+53.6).",
+            facts={"price": "raise", "churn.change": "raises"},
+        )
+    ]
+    answer = "The expected churners would decrease by 53.6, to 973.8 clients."
+    assert problems(answer, impact) == [
+        "you wrote 'decrease' of the segment's churn risk; the finding says the price change "
+        "raises it."
+    ]
+
+
 def test_a_segments_price_raise_described_as_a_cut_is_a_problem():
     assert problems("Cutting prices by 5.0% would bring $104.00/month.", IMPACT) == [
         "you described the price change for the segment with 'cutting' (a cut); the finding "
