@@ -87,10 +87,16 @@ class AnswerCheck:
 
 
 def feedback(problems: Sequence[str]) -> str:
-    """The rewrite request listing ``problems``, for the model that wrote the answer."""
+    """The rewrite request listing ``problems``, for the model that wrote the answer.
+
+    It goes with the results but without the failed answer: shown its own answer, the local
+    1.5B model repeated it word for word (three questions of three); without it, it wrote
+    a new one.
+    """
     listed = "\n".join(f"- {p}" for p in problems)
     return (
-        f"Your answer does not match the specialists' results:\n{listed}\nRewrite it: quote "
-        "the findings' figures and direction words exactly as written, each under its own "
-        "client, and name only clients that appear in the results."
+        "Answer the question from the specialists' results. A first answer had these "
+        f"problems; do not repeat them:\n{listed}\nQuote the findings' figures and direction "
+        "words exactly as written, each under its own client, and name only clients that "
+        "appear in the results."
     )

@@ -117,7 +117,8 @@ class Coordinator:
 
         The check (:class:`~aimesh.graphs.answer_check.AnswerCheck`): every number is found
         in a question, a tool result or a recalled memory line, and the wording agrees with
-        the results' findings. The rewrite request lists every problem; if the rewrite still
+        the results' findings. The rewrite request lists every problem (without the failed
+        answer, which a small model only repeats); if the rewrite still
         has one, the answer is the current question's tool results themselves, so no
         invented figure or misleading word reaches the user. The answer's
         ``response_metadata[CHECK]`` says which happened: ``passed``, ``rewritten`` or
@@ -127,7 +128,7 @@ class Coordinator:
         problems = check.problems(reply.text)
         if not problems:
             return _checked(reply, "passed")
-        retry = await self.model.ainvoke([*prompt, reply, HumanMessage(feedback(problems))])
+        retry = await self.model.ainvoke([*prompt, HumanMessage(feedback(problems))])
         if not check.problems(retry.text):
             return _checked(retry, "rewritten")
         note = "I could not word an answer that matches the models' findings; here they are:"

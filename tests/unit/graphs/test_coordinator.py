@@ -219,6 +219,7 @@ async def test_a_2_3_percent_risk_called_high_is_rewritten_with_the_problem_as_f
     assert (answer, check) == (rewrite, "rewritten")
     feedback = seen[-1][0][-1].text
     assert "you called C00042's churn risk high; the finding says it is low" in feedback
+    assert script_answer not in [m.text for m in seen[-1][0]]  # a small model would copy it
 
 
 async def test_a_second_misleading_answer_is_replaced_by_the_findings():
