@@ -11,7 +11,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -49,10 +55,18 @@ MEMORY_HEADER = (
 def findings(messages: list[AnyMessage]) -> str:
     """The current question's tool results as plain text: the answer of last resort.
 
-    One paragraph per line (a finding per client), so a markdown view keeps them apart.
+    One paragraph per line (a finding per client), so a markdown view keeps them apart;
+    then why each specialist that failed got no result.
     """
-    lines = [line for text in tool_sources(current_turn(messages)) for line in text.splitlines()]
-    return "\n\n".join(lines) if lines else "The specialists returned no figures."
+    turn = current_turn(messages)
+    lines = [line for text in tool_sources(turn) for line in text.splitlines()]
+    failed = [
+        f"{(m.name or 'a specialist').removeprefix('ask_').replace('_', ' ')} got no result: "
+        f"{m.text.removeprefix('Error: ')}"
+        for m in turn
+        if isinstance(m, ToolMessage) and m.status == "error"
+    ]
+    return "\n\n".join(lines + failed) or "The specialists returned no figures."
 
 
 class Coordinator:

@@ -362,11 +362,12 @@ class ChurnSummary(SegmentResult):
         return [Finding(text="; ".join(parts) + ".")]
 
 
-def anomaly_finding(anomaly: BillingAnomaly) -> Finding:
+def anomaly_finding(anomaly: BillingAnomaly, label: str = "out of line") -> Finding:
     """The client's line: its score and rank, its bill, and what is out of line.
 
-    Each reason reads ``monthly_charges $118.75 vs typical $70.35 (higher)``; its level
-    (``high``/``low`` against the typical value) is a fact of the finding.
+    Each reason reads ``monthly_charges $118.75 vs typical $70.35 (higher)``, after
+    ``label``; its level (``high``/``low`` against the typical value) is a fact of the
+    finding.
     """
     facts = [f"anomaly score {anomaly.score:.3f}, rank {anomaly.rank}"]
     if anomaly.monthly_charges is not None:
@@ -383,7 +384,7 @@ def anomaly_finding(anomaly: BillingAnomaly) -> Finding:
     )
     return Finding(
         client_id=anomaly.client_id,
-        text=f"{anomaly.client_id}: {'; '.join(facts)}; out of line: {reasons or 'none'}.",
+        text=f"{anomaly.client_id}: {'; '.join(facts)}; {label}: {reasons or 'none'}.",
         facts={level_key(feature): level for feature, level in levels.items()},
     )
 
@@ -408,6 +409,34 @@ class BillingAnomalies(SegmentPage):
         """The heading and one finding per client."""
         clients = [anomaly_finding(a) for a in self.anomalies]
         return [self.heading("billing anomaly score", len(clients)), *clients]
+
+
+ANOMALY_RULE = 0.5
+"""Isolation Forest scores above this are anomalous (Liu, Ting and Zhou, 2008)."""
+
+
+class ClientBilling(BookResult):
+    """One client's billing anomaly score, ranked in the whole book.
+
+    Attributes:
+        anomaly: The client's score (0-1), rank among ``book_size`` clients (1 = most
+            anomalous) and the billing features furthest from typical.
+        book_size: Clients in the book.
+    """
+
+    anomaly: BillingAnomaly
+    book_size: int
+
+    def statements(self) -> list[Finding]:
+        """The client's line, then whether the score is out of line by the paper's rule."""
+        score = self.anomaly.score
+        verdict = "out of line: anomalous" if score > ANOMALY_RULE else "in line: not anomalous"
+        line = anomaly_finding(self.anomaly, "furthest from typical")
+        text = (
+            f"{line.text.removesuffix('.')}; ranked among {self.book_size} clients; billing "
+            f"{verdict} (above {ANOMALY_RULE} is anomalous by the Isolation Forest paper's rule)."
+        )
+        return [line.model_copy(update={"text": text})]
 
 
 def recommendation_finding(r: PriceRecommendation) -> Finding:

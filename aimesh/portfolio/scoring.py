@@ -31,6 +31,7 @@ from aimesh.portfolio.results import (
     ChurnDriver,
     ChurnRisks,
     ChurnSummary,
+    ClientBilling,
     ClientChurn,
     ClientRisk,
     PriceAdvice,
@@ -228,6 +229,29 @@ def billing_anomalies(
         book_size=len(frame),
         offset=offset,
         anomalies=anomalies,
+    )
+
+
+def client_billing(book: ClientBook, client_id: str) -> ClientBilling:
+    """One client's billing anomaly score, rank in the whole book and what is out of line.
+
+    The rank counts clients with a higher score first, equal scores in the book's order
+    (as :func:`billing_anomalies` ranks them).
+
+    Raises:
+        UnknownClientError: The id is not in the book.
+        ModelUnavailableError: The book has no billing-anomaly detector.
+    """
+    position = cast(int, book.frame().index.get_loc(book.lookup(client_id)))  # ids are unique
+    trained = book.anomaly()
+    scored = billing_scores(book)
+    scores = scored["score"].to_numpy()
+    ahead = int((scores > scores[position]).sum() + (scores[:position] == scores[position]).sum())
+    anomaly = rank_billing_anomalies(trained.model, book.frame(), 1, ahead, scored=scored)[0]
+    return ClientBilling(
+        **BookResult.stamp(trained, BILLING_METHOD, book.info),
+        anomaly=anomaly,
+        book_size=len(scores),
     )
 
 

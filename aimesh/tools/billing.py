@@ -10,7 +10,7 @@ from langchain_core.tools import tool
 
 from aimesh.context import Context
 from aimesh.portfolio import scoring
-from aimesh.tools.args import Limit, Offset
+from aimesh.tools.args import ClientId, Limit, Offset
 
 
 @tool(response_format="content_and_artifact")
@@ -24,4 +24,15 @@ def billing_anomalies(
     errors.
     """
     result = scoring.billing_anomalies(runtime.context.book, None, limit, offset)
+    return result.render(), result.model_dump(mode="json")
+
+
+@tool(response_format="content_and_artifact")
+def client_billing_check(runtime: ToolRuntime[Context], client_id: ClientId) -> tuple[str, dict]:
+    """Check whether one client is billed correctly (in line) or out of line.
+
+    Gives its anomaly score, its rank in the book and the billing features furthest from
+    typical.
+    """
+    result = scoring.client_billing(runtime.context.book, client_id)
     return result.render(), result.model_dump(mode="json")

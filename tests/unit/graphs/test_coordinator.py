@@ -140,6 +140,23 @@ async def test_bad_tool_arguments_come_back_as_an_error_the_model_fixes():
     assert [c.result for c in result.tool_calls][-1] == {"x": 1, "double": 2}
 
 
+async def test_findings_of_last_resort_say_why_a_specialist_got_no_result():
+    bad = calls(call("double", "d1", x=-1))
+    model = scripted(
+        {
+            "ask_doubler": [
+                calls(call("ask_doubler", "c1", request="double -1")),
+                AIMessage("Double is 4."),
+            ],
+            "double": [bad, bad, bad],
+            NO_TOOLS: [AIMessage("Double is 4.")],
+        }
+    )
+    result = await run(model, "double -1")
+    assert result.answer.startswith("I could not word an answer")
+    assert "doubler got no result: a specialist made 3 model calls" in result.answer
+
+
 async def test_repeated_delegation_ends_with_an_explicit_error():
     same = call("ask_doubler", "c1", request="double 2")
     model = scripted(

@@ -140,6 +140,21 @@ def test_billing_anomalies_rank_the_segment_by_the_books_scores(sample_book: Cli
     assert_stamped(result, sample_book, sample_book.anomaly().card.version)
 
 
+def test_client_billing_ranks_the_client_as_the_books_ranking_does(
+    sample_book: ClientBook,
+) -> None:
+    page = scoring.billing_anomalies(sample_book, None, 3, 40).anomalies
+    for anomaly in page:
+        checked = scoring.client_billing(sample_book, anomaly.client_id)
+        assert checked.anomaly == anomaly
+        assert checked.book_size == len(sample_book.frame())
+    last = scoring.billing_anomalies(sample_book, None, 1, len(sample_book.frame()) - 1)
+    quiet = scoring.client_billing(sample_book, last.anomalies[0].client_id)
+    assert quiet.anomaly.score <= 0.5 and "billing in line: not anomalous" in quiet.render()
+    top = scoring.client_billing(sample_book, page[0].client_id)
+    assert top.anomaly.score > 0.5 and "billing out of line: anomalous" in top.render()
+
+
 def test_price_recommendation_goes_through_recommend_price(sample_book: ClientBook) -> None:
     model = sample_book.churn().model
     row = sample_book.frame().loc[["C01234"]]
