@@ -10,7 +10,8 @@ Finding`, whose ``facts`` hold the direction words computed by code):
 - **directions**: ``high``/``low``/``moderate`` next to a churn word, ``short``/``long``/
   ``high``/``low`` next to a feature, ``raises``/``lowers`` (and synonyms) after a feature
   and before a churn word, ``increase``/``decrease`` of churn where no feature is named
-  (a price change's effect), and a price ``raise``/``cut``/``keep`` must match the facts;
+  (a price change's effect), a price ``raise``/``cut``/``keep`` and one client's billing
+  ``out of line``/``anomalous`` or ``in line``/``correctly`` must match the facts;
 - **unscored clients**: a client id of the book named in the answer must appear in a result
   or in the question.
 
@@ -27,7 +28,15 @@ from decimal import Decimal
 
 from aimesh.graphs.grounding import numbers_in, readings
 from aimesh.portfolio.ids import find_ids
-from aimesh.portfolio.wording import CHURN, CHURN_CHANGE, PRICE, Finding, level_key, spoken
+from aimesh.portfolio.wording import (
+    BILLING,
+    CHURN,
+    CHURN_CHANGE,
+    PRICE,
+    Finding,
+    level_key,
+    spoken,
+)
 
 SENTENCE = re.compile(r"(?<=[.!?;])\s+")
 ID_TOKEN = re.compile(r"[\w-]+")
@@ -53,6 +62,9 @@ PRICE_MOVES = {
     **dict.fromkeys(["lowered", "decrease", "decreases", "decreasing", "discount"], "cut"),
     **dict.fromkeys(["keep", "keeping", "unchanged", "maintain"], "keep"),
 }
+BILLING_VERDICTS = {"line": "", "anomalous": "out of line", "correctly": "in line"}
+"""Words of a billing verdict; ``line`` reads ``out of line`` or ``in line`` by the words
+before it."""
 NEGATIONS = frozenset(
     {"not", "never", "isn", "aren", "wasn", "nor", "no", "cannot", "without", "won", "doesn"}
 )
@@ -223,12 +235,14 @@ def _directions(tokens: list[str], subject: Subject) -> list[str]:
             problems += _effect(tokens, i, mentions, subject)
         if token in PRICE_MOVES:
             problems += _price(tokens, i, subject)
+        if token in BILLING_VERDICTS:
+            problems += _billing(tokens, i, subject)
     return problems
 
 
 def _mentions(tokens: list[str], facts: dict[str, str]) -> dict[int, str]:
     """Where the clause names a feature the facts know: first word's index -> feature."""
-    subjects = (CHURN, PRICE, CHURN_CHANGE)
+    subjects = (CHURN, PRICE, CHURN_CHANGE, BILLING)
     features = {key.removesuffix(".level") for key in facts if key not in subjects}
     found = {}
     for feature in features:
@@ -349,3 +363,18 @@ def _price(tokens: list[str], i: int, subject: Subject) -> list[str]:
         f"you described the price change for {subject.label} with '{tokens[i]}' (a {said}); "
         f"the finding says {fact}."
     ]
+
+
+def _billing(tokens: list[str], i: int, subject: Subject) -> list[str]:
+    """A client's billing called out of line (anomalous) or in line (correctly billed)."""
+    fact = subject.facts.get(BILLING)
+    if NEGATIONS & set(tokens[max(i - 4, 0) : i]):  # "not out of line"
+        return []
+    said = BILLING_VERDICTS[tokens[i]]
+    if tokens[i] == "line":
+        said = "out of line" if tokens[max(i - 2, 0) : i] == ["out", "of"] else "in line"
+        if said == "in line" and tokens[i - 1 : i] != ["in"]:
+            return []
+    if fact is None or fact == said:
+        return []
+    return [f"you called {subject.label}'s billing {said}; the finding says {fact}."]

@@ -18,6 +18,7 @@ from aimesh.ml.registry import Trained
 from aimesh.portfolio.book import BookInfo
 from aimesh.portfolio.filters import Filters, format_filters
 from aimesh.portfolio.wording import (
+    BILLING,
     CHURN,
     CHURN_CHANGE,
     PRICE,
@@ -429,14 +430,16 @@ class ClientBilling(BookResult):
 
     def statements(self) -> list[Finding]:
         """The client's line, then whether the score is out of line by the paper's rule."""
-        score = self.anomaly.score
-        verdict = "out of line: anomalous" if score > ANOMALY_RULE else "in line: not anomalous"
+        anomalous = self.anomaly.score > ANOMALY_RULE
+        verdict = "out of line" if anomalous else "in line"
         line = anomaly_finding(self.anomaly, "furthest from typical")
         text = (
             f"{line.text.removesuffix('.')}; ranked among {self.book_size} clients; billing "
-            f"{verdict} (above {ANOMALY_RULE} is anomalous by the Isolation Forest paper's rule)."
+            f"{verdict}: {'anomalous' if anomalous else 'not anomalous'} (a score above "
+            f"{ANOMALY_RULE} is anomalous by the Isolation Forest paper's rule)."
         )
-        return [line.model_copy(update={"text": text})]
+        facts = {**line.facts, BILLING: verdict}
+        return [line.model_copy(update={"text": text, "facts": facts})]
 
 
 def recommendation_finding(r: PriceRecommendation) -> Finding:

@@ -31,6 +31,9 @@ CHURN = "churn"
 PRICE = "price"
 """The ``facts`` subject of a recommended or evaluated price change."""
 
+BILLING = "billing"
+"""The ``facts`` subject of one client's billing verdict: ``out of line`` or ``in line``."""
+
 CHURN_CHANGE = "churn.change"
 """The ``facts`` subject of how a price change moves churn risk: see :func:`churn_change`."""
 
@@ -46,7 +49,8 @@ class Finding(BaseModel):
             driver feature (``contract``) -> ``raises``/``lowers``; ``<feature>.level``
             (``tenure_months.level``) -> ``short``/``long``/``low``/``high``/``typical``;
             ``price`` -> ``raise``/``cut``/``keep``; ``churn.change`` (a price change's
-            effect on churn risk) -> ``raises``/``lowers``/``keeps``.
+            effect on churn risk) -> ``raises``/``lowers``/``keeps``; ``billing`` (one
+            client's check) -> ``out of line``/``in line``.
     """
 
     client_id: str | None = None

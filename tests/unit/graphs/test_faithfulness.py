@@ -213,5 +213,31 @@ def test_a_clients_figure_in_a_sentence_about_no_client_is_a_problem():
     assert problems("The median is 15.1%; C00007 has 87.3%.") == []
 
 
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        ("C00042 is billed out of line with its services.", "out of line"),
+        ("C00042's billing is anomalous: its score is 0.471.", "out of line"),
+    ],
+)
+def test_a_client_in_line_called_out_of_line_is_a_problem(answer, said):
+    checked = [
+        Finding(
+            client_id="C00042",
+            text="C00042: anomaly score 0.471, rank 3324; billing in line: not anomalous.",
+            facts={"billing": "in line"},
+        )
+    ]
+    assert problems(answer, checked) == [
+        f"you called C00042's billing {said}; the finding says in line."
+    ]
+    for fine in ["C00042 is billed in line: not anomalous.", "C00042 is not out of line."]:
+        assert problems(fine, checked) == []
+    flagged = [checked[0].model_copy(update={"facts": {"billing": "out of line"}})]
+    assert problems("C00042 is billed correctly.", flagged) == [
+        "you called C00042's billing in line; the finding says out of line."
+    ]
+
+
 def test_a_negated_level_is_not_a_claim():
     assert problems("C00042's churn risk is not high.") == []

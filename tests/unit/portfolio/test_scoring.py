@@ -151,6 +151,7 @@ def test_client_billing_ranks_the_client_as_the_books_ranking_does(
     last = scoring.billing_anomalies(sample_book, None, 1, len(sample_book.frame()) - 1)
     quiet = scoring.client_billing(sample_book, last.anomalies[0].client_id)
     assert quiet.anomaly.score <= 0.5 and "billing in line: not anomalous" in quiet.render()
+    assert quiet.findings[0].facts["billing"] == "in line"
     top = scoring.client_billing(sample_book, page[0].client_id)
     assert top.anomaly.score > 0.5 and "billing out of line: anomalous" in top.render()
 
