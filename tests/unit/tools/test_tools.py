@@ -6,7 +6,7 @@ from pydantic import ValidationError
 from aimesh.context import Context
 from aimesh.errors import InvalidInputError, UnknownClientError
 from aimesh.portfolio.scoring import churn_scores
-from aimesh.tools.billing import billing_anomalies
+from aimesh.tools.billing import billing_anomalies, client_billing_check
 from aimesh.tools.churn import churn_summary_tool, client_churn_risk, top_churn_risks
 from aimesh.tools.pricing import price_change_impact_tool, recommend_price_tool
 
@@ -96,6 +96,15 @@ def test_billing_anomalies_are_ranked_with_reasons(runtime):
     assert all(a["reasons"] for a in anomalies)
     assert result["provenance"]["model"] == "billing-anomaly"
     assert all(a["client_id"] in text for a in anomalies)
+
+
+def test_one_clients_billing_check_names_its_rank_and_verdict(runtime):
+    top = billing_anomalies.func(runtime, limit=1, offset=0)[1]["anomalies"][0]
+    text, result = client_billing_check.func(runtime, client_id=top["client_id"].lower())
+    assert result["anomaly"] == top
+    assert "billing out of line: anomalous" in text
+    with pytest.raises(UnknownClientError, match="C09999"):
+        client_billing_check.func(runtime, client_id="C09999")
 
 
 def test_price_recommendation_keeps_churn_risk_by_default(runtime):
